@@ -60,6 +60,13 @@ class EmbeddedS3:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_seconds: float = 30.0) -> EmbeddedS3:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as err:
+                raise ExternalServiceError(
+                    f"embedded S3 cannot bind {self.host}:{self.port}: {err.strerror}"
+                ) from err
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "DO_NOT_TRACK": "1"}
         self._process = subprocess.Popen(  # nosec B603

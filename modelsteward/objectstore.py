@@ -101,12 +101,13 @@ class LockedBucket:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "ObjectLockEnabledForBucket": True}
-            region = self.client.meta.region_name
-            if region and region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-            self.client.create_bucket(**kwargs)
-            log.info("event=bucket_ready bucket=%s", self.bucket)
+            if not self._exists():
+                kwargs: dict[str, Any] = {"Bucket": self.bucket, "ObjectLockEnabledForBucket": True}
+                region = self.client.meta.region_name
+                if region and region != "us-east-1":
+                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+                self.client.create_bucket(**kwargs)
+                log.info("event=bucket_created bucket=%s object_lock=enabled", self.bucket)
         except ClientError as err:
             if _error_code(err) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise StorageError(f"cannot create bucket {self.bucket!r}: {err}") from err
@@ -134,6 +135,17 @@ class LockedBucket:
                 },
             )
         return self
+
+    def _exists(self) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            if _error_code(err) in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
 
     # --- objects --------------------------------------------------------------------------
     def put(
