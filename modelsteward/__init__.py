@@ -30,6 +30,7 @@ from modelsteward.errors import (
     StorageError,
     UnsafeArtifactError,
 )
+from modelsteward.guard import Guard
 
 __all__ = [
     "AuthError",
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ExternalServiceError",
+    "Guard",
     "IntegrityError",
     "LedgerIntegrityError",
     "ModelDisabledError",

@@ -19,6 +19,10 @@ LIGHT_MODULES = [
     "modelsteward.settings",
     "modelsteward.policy",
     "modelsteward.cli",
+    "modelsteward.guard",
+    "modelsteward.killswitch",
+    "modelsteward.killswitch._sqlite",
+    "modelsteward.killswitch._redis",
 ]
 
 

@@ -48,7 +48,7 @@ CREATE INDEX IF NOT EXISTS claims_expires ON claims (expires_at);
 _COLUMNS = "model, active, version, actor, role, reason, changed_at, revision"
 
 #: How often :meth:`SqliteStore.wait_for_change` looks at ``data_version``.
-POLL_INTERVAL_SECONDS = 0.001
+POLL_INTERVAL_SECONDS = 0.002
 
 
 def _row_to_state(row: tuple[object, ...]) -> SwitchState:
