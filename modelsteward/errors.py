@@ -7,6 +7,7 @@ inherits the builtin it resembles, so generic handlers keep working::
     ├── ConfigError (ValueError)            a STEWARD_* variable or setting is wrong
     ├── PolicyError (ValueError)            a policy file is missing, malformed or contradictory
     ├── DataError (ValueError)              a data batch does not fit the policy's data contract
+    ├── AuditRecordError (ValueError)       an audit record is refused before anything is written
     ├── NotFoundError (LookupError)         an unknown model, version, run or record
     ├── IntegrityError                      something recorded is not what it claims to be
     │   ├── SignatureError                  an artifact or checkpoint signature does not verify
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "EXIT_CODES",
+    "AuditRecordError",
     "AuthError",
     "AuthenticationError",
     "AuthorizationError",
@@ -70,6 +72,11 @@ class PolicyError(StewardError, ValueError):
 
 class DataError(StewardError, ValueError):
     """A data batch cannot be evaluated (empty, wrong columns, wrong types, too small)."""
+
+
+class AuditRecordError(StewardError, ValueError):
+    """An audit record failed validation (unknown action or role, bad field); nothing was
+    written. The message names the field."""
 
 
 class NotFoundError(StewardError, LookupError):
@@ -145,6 +152,7 @@ EXIT_CODES: dict[type[StewardError], int] = {
     NotFoundError: 7,
     ModelDisabledError: 8,
     DataError: 9,
+    AuditRecordError: 9,
 }
 
 

@@ -19,6 +19,8 @@ LIGHT_MODULES = [
     "modelsteward.settings",
     "modelsteward.policy",
     "modelsteward.cli",
+    "modelsteward.audit",
+    "modelsteward.audit.store",
     "modelsteward.guard",
     "modelsteward.killswitch",
     "modelsteward.killswitch._sqlite",

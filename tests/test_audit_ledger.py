@@ -1,0 +1,175 @@
+"""The ledger's public API: append, read, filter, refuse bad records, survive crashes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from modelsteward.audit import GENESIS_HASH, AuditAction, Ledger, Record, Role
+from modelsteward.errors import AuditRecordError, LedgerIntegrityError
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger(tmp_path / "ledger", key_path=tmp_path / "keys" / "audit.pem")
+
+
+def _fill(ledger: Ledger) -> list[Record]:
+    return [
+        ledger.append(
+            action=AuditAction.MODEL_REGISTERED,
+            actor="olivia@example.com",
+            role=Role.OWNER,
+            model="fraud-detector",
+            version="1",
+            details={"run_id": "abc"},
+        ),
+        ledger.append(
+            action=AuditAction.APPROVAL_GRANTED,
+            actor="gina@example.com",
+            role="guardian",
+            model="fraud-detector",
+            version="1",
+            details={"risk_assessment": "low", "score": 0.25},
+        ),
+        ledger.append(
+            action="model.disabled",
+            actor="pagerduty",
+            role="pagerduty",
+            model="churn",
+            details={"incident": "Q1"},
+        ),
+    ]
+
+
+def test_append_chains_records_and_returns_them(ledger: Ledger) -> None:
+    first, second, third = _fill(ledger)
+    assert [first.seq, second.seq, third.seq] == [1, 2, 3]
+    assert first.prev_hash == GENESIS_HASH
+    assert second.prev_hash == first.hash and third.prev_hash == second.hash
+    assert all(r.is_sealed_correctly() for r in (first, second, third))
+    assert second.action is AuditAction.APPROVAL_GRANTED
+    assert second.ts.tzinfo is UTC
+    assert list(ledger.records()) == [first, second, third]
+    assert ledger.last() == third
+
+
+def test_records_filter_by_model_action_actor_and_time(ledger: Ledger) -> None:
+    _, second, third = _fill(ledger)
+    assert [r.seq for r in ledger.records(model="fraud-detector")] == [1, 2]
+    assert [r.seq for r in ledger.records(action=AuditAction.MODEL_DISABLED)] == [3]
+    assert [r.seq for r in ledger.records(action="approval.granted")] == [2]
+    assert [r.seq for r in ledger.records(actor="gina@example.com")] == [2]
+    assert [r.seq for r in ledger.records(model="churn", actor="gina@example.com")] == []
+    assert [r.seq for r in ledger.records(since=second.ts)] == [2, 3]
+    assert [r.seq for r in ledger.records(until=second.ts)] == [1]
+    later = (third.ts + timedelta(seconds=1)).isoformat()
+    assert list(ledger.records(since=later)) == []
+    assert [r.seq for r in ledger.records(since="2000-01-01", until=later)] == [1, 2, 3]
+
+
+def test_a_detail_named_like_a_field_does_not_fool_the_filter(ledger: Ledger) -> None:
+    ledger.append(
+        action=AuditAction.ALERT_SENT,
+        actor="system",
+        role="system",
+        model="a",
+        details={"model": "b"},
+    )
+    assert list(ledger.records(model="b")) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"action": "model.exploded"}, "field 'action': got 'model.exploded'"),
+        ({"role": "intern"}, "field 'role': got 'intern'"),
+        ({"actor": ""}, "field 'actor'"),
+        ({"actor": "a\nb"}, "control characters"),
+        ({"details": {"score": float("nan")}}, r"details.score: got nan"),
+        ({"details": {"at": datetime.now(UTC)}}, "details.at: got a datetime"),
+        ({"details": {"blob": object()}}, "details.blob: got object"),
+        ({"details": {1: "x"}}, "key 1 is not a string"),
+        ({"details": {"n": 2**70}}, "signed 64-bit"),
+        ({"details": {"x": "y" * 70_000}}, "at most 65536"),
+        ({"details": ["not", "a", "dict"]}, "expected a dict"),
+    ],
+)
+def test_invalid_record_is_refused_and_nothing_is_written(
+    ledger: Ledger, fields: dict, match: str
+) -> None:
+    good = {"action": "model.enabled", "actor": "gina@example.com", "role": "guardian"}
+    with pytest.raises(AuditRecordError, match=match):
+        ledger.append(**{**good, **fields})
+    assert list(ledger.records()) == []
+    assert not ledger.path.exists() or ledger.path.stat().st_size == 0
+
+
+def test_details_are_normalised_to_plain_json(ledger: Ledger) -> None:
+    record = ledger.append(
+        action=AuditAction.DRIFT_EVALUATED,
+        actor="system",
+        role=Role.SYSTEM,
+        model="m",
+        version=3,  # type: ignore[arg-type]
+        details={"columns": ("a", "b"), "severity": AuditAction.ALERT_SENT, "ok": True},
+    )
+    assert record.version == "3"
+    assert record.details == {"columns": ["a", "b"], "severity": "alert.sent", "ok": True}
+    assert list(ledger.records()) == [record]
+
+
+def test_two_ledger_objects_on_one_directory_form_one_chain(tmp_path: Path) -> None:
+    one = Ledger(tmp_path / "ledger")
+    two = Ledger(tmp_path / "ledger")
+    a = one.append(action="token.created", actor="x", role="guardian")
+    b = two.append(action="token.created", actor="y", role="guardian")
+    c = one.append(action="token.created", actor="z", role="guardian")
+    assert (a.seq, b.seq, c.seq) == (1, 2, 3)
+    assert b.prev_hash == a.hash and c.prev_hash == b.hash
+
+
+def test_partial_last_line_is_discarded_with_a_warning(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second, _ = _fill(ledger)
+    ledger.close()
+    with open(ledger.path, "ab") as handle:
+        handle.write(b'{"action":"model.enabled","actor":"mallory"')  # torn write
+    assert [r.seq for r in Ledger(ledger.directory).records()] == [1, 2, 3]
+    fresh = Ledger(ledger.directory)
+    with caplog.at_level("WARNING"):
+        fourth = fresh.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    assert "ledger_partial_record_discarded" in caplog.text
+    assert fourth.seq == 4
+    assert [r.seq for r in fresh.records()] == [1, 2, 3, 4]
+    kept = orjson.loads(fresh.store.discarded_path.read_bytes().splitlines()[0])
+    assert "mallory" in kept["bytes"]
+    assert first.hash != second.hash
+
+
+def test_unreadable_last_record_blocks_appends(ledger: Ledger) -> None:
+    _fill(ledger)
+    ledger.close()
+    with open(ledger.path, "ab") as handle:
+        handle.write(b"garbage that ends like a line\n")
+    with pytest.raises(LedgerIntegrityError, match=r"last record .* is unreadable"):
+        Ledger(ledger.directory).append(action="model.enabled", actor="g", role="guardian")
+
+
+def test_export_writes_the_stored_lines_verbatim(ledger: Ledger, tmp_path: Path) -> None:
+    _fill(ledger)
+    out = tmp_path / "export.jsonl"
+    with open(out, "wb") as handle:
+        assert ledger.export(handle) == 3
+    assert out.read_bytes() == ledger.path.read_bytes()
+
+
+def test_from_settings_uses_steward_home(settings) -> None:
+    ledger = Ledger.from_settings(settings)
+    assert ledger.directory == settings.ledger_dir
+    assert ledger.key_path == settings.audit_key_path
+    assert ledger.segment_max_records == settings.audit_segment_max_records
