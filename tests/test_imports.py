@@ -25,6 +25,9 @@ LIGHT_MODULES = [
     "modelsteward.killswitch",
     "modelsteward.killswitch._sqlite",
     "modelsteward.killswitch._redis",
+    "modelsteward.killswitch.control",
+    "modelsteward.service",
+    "modelsteward.service.webhooks",
 ]
 
 
