@@ -18,9 +18,10 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from modelsteward.audit import Ledger
 from modelsteward.embedded import free_port
 from modelsteward.killswitch import KillSwitchStore, open_store
-from modelsteward.killswitch.control import JsonlAuditSink, KillRequest
+from modelsteward.killswitch.control import KillRequest
 from modelsteward.service import create_app
 from modelsteward.service.runner import PrefectKillRunner
 from modelsteward.service.tokens import TokenStore, hash_token
@@ -52,15 +53,14 @@ class Runner:
 class Service:
     client: TestClient
     store: KillSwitchStore
-    audit_path: Path
+    home: Path
     tokens: TokenStore
     runner: Runner
     app: Any
 
     def audit(self) -> list[dict[str, Any]]:
-        if not self.audit_path.exists():
-            return []
-        return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
+        with Ledger.from_settings(load_settings()) as ledger:
+            return [record.to_dict() for record in ledger.records()]
 
     def actions(self) -> list[str]:
         return [record["action"] for record in self.audit()]
@@ -85,7 +85,7 @@ def _build(home: Path, store_url: str, runner: Runner, audit: Any = None) -> tup
     app = create_app(
         settings,
         store=store,
-        audit=audit or JsonlAuditSink(home / "audit.jsonl"),
+        audit=audit or Ledger.from_settings(settings).append,
         kill_runner=runner,
         tokens=tokens,
     )
@@ -98,7 +98,7 @@ def service(steward_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ser
     runner = Runner()
     app, (store, tokens) = _build(steward_home, f"sqlite:///{steward_home / 'ks.db'}", runner)
     with TestClient(app) as client:
-        yield Service(client, store, steward_home / "audit.jsonl", tokens, runner, app)
+        yield Service(client, store, steward_home, tokens, runner, app)
     store.close()
     tokens.close()
 
@@ -275,7 +275,7 @@ def test_failing_ledger_answers_503_keeps_the_model_off_and_allows_the_retry(
     steward_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STEWARD_PAGERDUTY_WEBHOOK_SECRETS", SECRET)
-    sink = JsonlAuditSink(steward_home / "audit.jsonl")
+    sink = Ledger.from_settings(load_settings()).append
     broken = {"on": True}
 
     def audit(**record: Any) -> Any:
@@ -482,3 +482,30 @@ def test_real_http_webhook_on_redis_store(
         guard.close()
         store.close()
         tokens.close()
+
+
+def test_default_wiring_uses_the_ledger_and_records_pending_follow_up(
+    steward_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEWARD_PAGERDUTY_WEBHOOK_SECRETS", SECRET)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    app = create_app()
+    ctx = app.state.steward
+    with TestClient(app) as client:
+        body = body_of(incident_event())
+        response = client.post("/webhooks/pagerduty", content=body, headers=headers(body, SECRET))
+        assert response.status_code == 202
+    # leaving the client ran the shutdown: the follow-up finished, owned stores are closed
+    assert ctx.owned == []
+    pending = steward_home / "pending" / "kill-model.jsonl"
+    assert (
+        json.loads(pending.read_text().splitlines()[0])["parameters"]["request"]["model"] == MODEL
+    )
+    with Ledger.from_settings(load_settings()) as ledger:
+        records = list(ledger.records(model=MODEL))
+    assert [r.action for r in records] == ["model.disabled"]
+    assert records[0].role == "pagerduty"
+    with open_store(f"sqlite:///{steward_home / 'killswitch.db'}") as store:
+        state = store.get_state(MODEL)
+    assert state is not None
+    assert state.active is False

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelsteward.audit import Ledger
 from modelsteward.killswitch import KillSwitchStore, open_store
-from modelsteward.killswitch.control import JsonlAuditSink
 from modelsteward.service import create_app
 from modelsteward.service.tokens import TokenStore
 from modelsteward.settings import load_settings
@@ -98,7 +98,7 @@ def fuzz_app(
     app = create_app(
         load_settings(),
         store=store,
-        audit=JsonlAuditSink(home / "audit.jsonl"),
+        audit=Ledger(home / "ledger").append,
         kill_runner=lambda request: "started",
         tokens=tokens,
     )

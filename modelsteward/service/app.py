@@ -503,10 +503,15 @@ def create_app(
             from modelsteward.policy import load_policy_dir
 
             policies = load_policy_dir(settings.policy_dir)
+    if audit is None:
+        audit = ledger_sink(settings)
+        ledger = getattr(audit, "__self__", None)  # Ledger.append: close the ledger at shutdown
+        if ledger is not None and hasattr(ledger, "close"):
+            owned.append(ledger)
     ctx = ServiceContext(
         settings=settings,
         store=store,
-        audit=audit or ledger_sink(settings),
+        audit=audit,
         tokens=tokens,
         policies=policies,
         kill_runner=kill_runner or PrefectKillRunner(settings.home),

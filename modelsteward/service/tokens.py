@@ -63,8 +63,10 @@ class TokenStore:
         if role not in ROLES:
             raise ConfigError(f"--role: got {role!r}; expected one of {', '.join(ROLES)}")
         name = name.strip()
-        if not name or len(name) > 200:
-            raise ConfigError("--name: expected a non-empty name of at most 200 characters")
+        if not name or len(name) > 200 or any(ord(ch) < 0x20 for ch in name):
+            raise ConfigError(
+                f"--name: got {name!r}; expected a printable name of 1 to 200 characters"
+            )
         token = PREFIX + secrets.token_urlsafe(32)
         info = TokenInfo(
             name=name, role=role, created_at=datetime.now(UTC).isoformat(), digest=hash_token(token)

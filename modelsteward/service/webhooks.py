@@ -89,11 +89,16 @@ class WebhookEvent:
         return self.event_type == TRIGGERED
 
 
-def _text(value: Any, limit: int = 500) -> str | None:
-    if value is None:
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    """A printable, bounded string of a scalar JSON value (it ends up in the audit ledger)."""
+    if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value)[:limit]
+    if isinstance(value, str | int | float):
+        text = _CONTROL.sub(" ", str(value)).strip()[:limit]
+        return text or None
     return None
 
 
