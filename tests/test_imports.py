@@ -28,6 +28,7 @@ LIGHT_MODULES = [
     "modelsteward.killswitch.control",
     "modelsteward.service",
     "modelsteward.service.webhooks",
+    "modelsteward.cli.killswitch",
 ]
 
 

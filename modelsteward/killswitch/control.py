@@ -32,6 +32,7 @@ __all__ = [
     "ledger_sink",
     "may_disable",
     "may_enable",
+    "status_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,35 @@ def may_disable(role: str, *, via_api: bool = False) -> bool:
 def may_enable(role: str) -> bool:
     """Only a Guardian re-enables."""
     return role in _ENABLERS
+
+
+def status_of(model: str, state: SwitchState | None) -> dict[str, Any]:
+    """The status document of ``model``: the HTTP status route and ``steward status --json``.
+
+    ``{"model", "active", "version", "changed_at", "changed_by", "reason"}`` plus the role and
+    the store revision of the last change.
+    """
+    if state is None:
+        return {
+            "model": model,
+            "active": False,
+            "version": None,
+            "changed_at": None,
+            "changed_by": None,
+            "role": None,
+            "reason": "no kill-switch state: never approved to serve",
+            "revision": 0,
+        }
+    return {
+        "model": model,
+        "active": state.active,
+        "version": state.version,
+        "changed_at": state.changed_at.isoformat(),
+        "changed_by": state.actor,
+        "role": state.role,
+        "reason": state.reason,
+        "revision": state.revision,
+    }
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from modelsteward.killswitch.control import (
     ledger_sink,
     may_disable,
     may_enable,
+    status_of,
 )
 from modelsteward.service.metrics import ServiceMetrics
 from modelsteward.service.runner import KillRunner, PrefectKillRunner
@@ -111,30 +112,6 @@ class ServiceContext:
         for resource in self.owned:
             resource.close()
         self.owned.clear()
-
-
-def status_of(model: str, state: SwitchState | None) -> dict[str, Any]:
-    """The status document of ``model`` (the HTTP route and ``steward status --json``)."""
-    if state is None:
-        return {
-            "model": model,
-            "active": False,
-            "version": None,
-            "changed_at": None,
-            "changed_by": None,
-            "reason": "no kill-switch state: never approved to serve",
-            "revision": 0,
-        }
-    return {
-        "model": model,
-        "active": state.active,
-        "version": state.version,
-        "changed_at": state.changed_at.isoformat(),
-        "changed_by": state.actor,
-        "role": state.role,
-        "reason": state.reason,
-        "revision": state.revision,
-    }
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
