@@ -118,6 +118,21 @@ class StewardSettings(BaseSettings):
         default="https://events.pagerduty.com/v2/enqueue",
         description="PagerDuty Events API v2 endpoint.",
     )
+    alert_min_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Least time between two Slack messages to one channel (Slack allows ~1/s).",
+    )
+    alert_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts before an alert delivery fails for good."
+    )
+    alert_backoff_base_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="First retry delay of a failed alert delivery; doubles per attempt (max 1 h).",
+    )
 
     # --- HTTP service ---------------------------------------------------------------------
     service_host: str = Field(default="127.0.0.1", description="Bind address of steward serve.")
