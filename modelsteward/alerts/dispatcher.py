@@ -337,7 +337,7 @@ class AlertDispatcher:
         with self._delivery_lock():
             self._audit_backlog()
             failed_here: set[str] = set()
-            self._told_to_wait: set[str] = set()
+            self._told_to_wait = set()
             while True:
                 now = self._clock()
                 waiting = [
