@@ -220,3 +220,17 @@ def test_pacing_holds_between_calls_and_across_threads_of_one_channel(
     arrivals = [r.arrived for r in slack.requests]
     assert len(arrivals) == 3
     assert all(b - a >= 1.0 for a, b in itertools.pairwise(arrivals))
+
+
+def test_pacing_holds_across_processes(tmp_path: Path, slack: FakeSlack, clock: FakeClock) -> None:
+    slack.rate_limit_seconds = 1.0
+    first, _ = make_dispatcher(tmp_path, clock=clock, slack=slack)
+    first.enqueue(operator_alert(idempotency_key="a"), fraud_policy())
+    first.deliver_pending()
+    first.close()
+    second, _ = make_dispatcher(tmp_path, clock=clock, slack=slack)  # another process
+    second.enqueue(operator_alert(idempotency_key="b"), fraud_policy())
+    report = second.deliver_pending()
+    assert report.rate_limited == 0 and len(report.delivered) == 1
+    one, two = slack.requests
+    assert two.arrived - one.arrived >= 1.0

@@ -29,6 +29,8 @@ LIGHT_MODULES = [
     "modelsteward.service",
     "modelsteward.service.webhooks",
     "modelsteward.cli.killswitch",
+    "modelsteward.alerts",
+    "modelsteward.cli.alerts",
 ]
 
 

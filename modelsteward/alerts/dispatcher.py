@@ -156,6 +156,7 @@ class AlertDispatcher:
         self.lock_timeout_seconds = lock_timeout_seconds
         self._slack_ready: dict[str, float] = {}
         self._told_to_wait: set[str] = set()
+        self._owns_ledger = False
 
     @classmethod
     def from_settings(
@@ -170,25 +171,31 @@ class AlertDispatcher:
             slack = SlackSender(
                 settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
             )
-        if ledger is _AUTO:
+        owns_ledger = ledger is _AUTO
+        if owns_ledger:
             ledger = _default_ledger(settings)
         kwargs.setdefault("console", sys.stderr)
         for name in ("min_interval_seconds", "max_attempts", "backoff_base_seconds"):
             value = getattr(settings, f"alert_{name}", None)
             if value is not None:
                 kwargs.setdefault(name, value)
-        return cls(
+        dispatcher = cls(
             outbox,
             slack=slack,
             pagerduty=PagerDutySender(settings.pagerduty_events_url),
             ledger=ledger,
             **kwargs,
         )
+        dispatcher._owns_ledger = owns_ledger
+        return dispatcher
 
     def close(self) -> None:
         self.outbox.close()
         if self.pagerduty is not None:
             self.pagerduty.close()
+        closer = getattr(self.ledger, "close", None)
+        if self._owns_ledger and callable(closer):
+            closer()
 
     def __enter__(self) -> AlertDispatcher:
         return self
@@ -248,7 +255,8 @@ class AlertDispatcher:
         self, model: str, version: str, signal: str, *, incident: str | None = None
     ) -> list[OutboxEntry]:
         """The next evaluation was clean: resolve the PagerDuty incident and say so in each
-        Slack thread of the incident. Idempotent; nothing to do returns ``[]``."""
+        Slack thread of the incident. Returns the rows it added: ``[]`` when there is nothing
+        (left) to resolve, so calling it after every clean evaluation is safe."""
         key = incident or incident_key(model, version, signal)
         rows: list[NewEntry] = []
         trigger = self.outbox.latest(key, channel="pagerduty", action="trigger")
@@ -336,6 +344,11 @@ class AlertDispatcher:
         started = self._monotonic()
         with self._delivery_lock():
             self._audit_backlog()
+            wall, mono = self._clock(), self._monotonic()
+            for target, open_at in self.outbox.paces().items():  # another process's pacing
+                opens = mono + (open_at - wall)
+                if opens > self._slack_ready.get(target, float("-inf")):
+                    self._slack_ready[target] = opens
             failed_here: set[str] = set()
             self._told_to_wait = set()
             while True:
@@ -448,7 +461,7 @@ class AlertDispatcher:
                 channel=channel, text=text, blocks=blocks, thread_ts=thread[1] if thread else None
             )
         finally:
-            self._slack_ready[target] = self._monotonic() + self.min_interval_seconds
+            self._pace(target, self.min_interval_seconds)
         if result.ok:
             report.slack_messages += 1
             if thread is None and result.ref:
@@ -459,10 +472,13 @@ class AlertDispatcher:
                     [e.incident_key for e in entries],
                 )
         if result.retry_after is not None:
-            self._slack_ready[target] = self._monotonic() + max(
-                result.retry_after, self.min_interval_seconds
-            )
+            self._pace(target, max(result.retry_after, self.min_interval_seconds))
         self._settle(entries, result, report, failed, via="slack")
+
+    def _pace(self, target: str, seconds: float) -> None:
+        """Close ``target`` for ``seconds`` from now, here and (persisted) for other processes."""
+        self._slack_ready[target] = self._monotonic() + seconds
+        self.outbox.set_pace(target, self._clock() + seconds)
 
     def _send_pagerduty(
         self,

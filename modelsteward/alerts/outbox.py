@@ -14,7 +14,8 @@ between the send and the mark leaves the row in ``sending``; after ``lease_secon
 claimed again. That is the at-least-once window (see :mod:`modelsteward.alerts`).
 
 The outbox also remembers the Slack ``ts`` of the first message per channel and incident, so
-follow-ups thread under it across runs and restarts.
+follow-ups thread under it across runs and restarts, and when each channel may get its next
+message, so pacing holds across processes too.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_due ON entries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS entries_incident ON entries (incident_key, channel);
+CREATE TABLE IF NOT EXISTS channel_pace (
+    target  TEXT PRIMARY KEY,
+    open_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS slack_threads (
     target       TEXT NOT NULL,
     incident_key TEXT NOT NULL,
@@ -357,6 +362,20 @@ class Outbox:
             params.append(target)
         found = self._select(where, params, tail="ORDER BY seq DESC LIMIT 1")
         return found[0] if found else None
+
+    def paces(self) -> dict[str, float]:
+        """When (wall-clock epoch seconds) each Slack channel may get its next message."""
+        with self._lock:
+            rows = self._db.execute("SELECT target, open_at FROM channel_pace").fetchall()
+        return {r[0]: float(r[1]) for r in rows}
+
+    def set_pace(self, target: str, open_at: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO channel_pace (target, open_at) VALUES (?, ?) "
+                "ON CONFLICT(target) DO UPDATE SET open_at=excluded.open_at",
+                (target, open_at),
+            )
 
     def threads(self, incident_key: str) -> list[tuple[str, str, str]]:
         """(target, channel id, ts) of every Slack thread of ``incident_key``."""
