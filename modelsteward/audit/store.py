@@ -306,6 +306,18 @@ class LocalStore:
                     yield offset, piece
                     offset += len(piece) + 1
 
+    def partial_tail(self) -> bytes:
+        """The bytes after the last newline (an unterminated last line), or b""."""
+        try:
+            with open(self.path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size == 0:
+                    return b""
+                end = self._last_newline(handle.fileno(), size) + 1
+                return os.pread(handle.fileno(), size - end, end)
+        except FileNotFoundError:
+            return b""
+
     def size(self) -> int:
         try:
             return self.path.stat().st_size

@@ -1,0 +1,451 @@
+"""Verification: the chain, the signed checkpoints and the sealed segments.
+
+Checks, in one pass over the local file (orjson + hashlib, about a microsecond per record):
+
+1. every line ends with ``,"hash":"<64 hex>"}``, its body hashes to that value, is canonical
+   JSON with exactly the record fields, and has ``seq`` = previous + 1 and ``prev_hash`` =
+   the previous record's hash;
+2. every checkpoint (local ``seals.jsonl`` and, with a bucket, every version stored under
+   ``audit/checkpoints/``) is signed by the ledger key, and the local chain has its last seq
+   with its last hash: a local tail shorter than the last checkpoint is *truncated*;
+3. with a bucket, each sealed segment (the exact version the checkpoint names) has the signed
+   SHA-256 and equals the local bytes of its records.
+
+The first anomaly is classified by looking at the whole file: ``changed`` (a record's bytes no
+longer match its hash, or a rehashed record no longer matches its successor or a checkpoint),
+``missing`` (a seq is absent), ``inserted`` (a record that does not belong, duplicates
+included), ``reordered`` (a record present but out of place), ``truncated`` (records known to a
+checkpoint are gone) and ``bad signature``. The report names the first bad seq.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelsteward.audit.records import GENESIS_HASH
+from modelsteward.audit.seal import (
+    CHECKPOINT_PREFIX,
+    Checkpoint,
+    key_id,
+    load_public_key,
+    read_local_checkpoints,
+)
+from modelsteward.errors import (
+    IntegrityError,
+    LedgerIntegrityError,
+    NotFoundError,
+    SignatureError,
+    StorageError,
+)
+
+if TYPE_CHECKING:
+    from modelsteward.audit.ledger import Ledger
+    from modelsteward.objectstore import LockedBucket
+
+__all__ = ["REASONS", "VerifyReport", "verify_ledger", "verify_lines"]
+
+log = logging.getLogger(__name__)
+
+REASONS = ("changed", "missing", "inserted", "reordered", "truncated", "bad signature")
+_FIELDS = frozenset(
+    ("action", "actor", "details", "model", "prev_hash", "role", "seq", "ts", "version")
+)
+_SUFFIX = b',"hash":"'
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    reason: str
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of a verification; ``ok`` is True when nothing is wrong."""
+
+    records: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    checkpoints: int = 0
+    segments: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return min(self.problems, key=lambda p: p.seq) if self.problems else None
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        problem = self.first_problem
+        return problem.seq if problem else None
+
+    @property
+    def reason(self) -> str | None:
+        problem = self.first_problem
+        return problem.reason if problem else None
+
+    @property
+    def error(self) -> LedgerIntegrityError | None:
+        problem = self.first_problem
+        if problem is None:
+            return None
+        return LedgerIntegrityError(
+            f"audit ledger broken at seq {problem.seq} ({problem.reason}): {problem.message}",
+            seq=problem.seq,
+            reason=problem.reason,
+        )
+
+    def raise_if_broken(self) -> VerifyReport:
+        error = self.error
+        if error is not None:
+            raise error
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        problem = self.first_problem
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "checkpoints_verified": self.checkpoints,
+            "segments_verified": self.segments,
+            "first_bad_seq": problem.seq if problem else None,
+            "reason": problem.reason if problem else None,
+            "message": problem.message if problem else None,
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _Scan:
+    records: int = 0
+    last_hash: str = GENESIS_HASH
+    problem: Problem | None = None
+    at: dict[int, tuple[int, str]] = field(default_factory=dict)  # seq -> (end offset, hash)
+
+
+def _valid(line: bytes) -> tuple[int, str, str] | None:
+    """(seq, prev_hash, hash) of a well-formed line whose body hashes to its hash, else None."""
+    if len(line) < 76 or line[-75:-66] != _SUFFIX or line[-2:] != b'"}':
+        return None
+    body = line[:-75] + b"}"
+    digest = line[-66:-2]
+    if hashlib.sha256(body).hexdigest().encode() != digest:
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if (
+        type(data) is not dict
+        or data.keys() != _FIELDS
+        or type(data["seq"]) is not int
+        or orjson.dumps(data, option=orjson.OPT_SORT_KEYS) != body
+    ):
+        return None
+    return data["seq"], str(data["prev_hash"]), digest.decode()
+
+
+def verify_lines(lines: Iterable[tuple[int, bytes]], *, wanted: Iterable[int] = ()) -> _Scan:
+    """Check the chain over (offset, line) pairs; stops at the first anomaly and classifies it.
+
+    ``wanted`` seqs get their (end offset, hash) recorded, for the checkpoint checks.
+    """
+    scan = _Scan()
+    want = set(wanted)
+    sha256 = hashlib.sha256
+    loads = orjson.loads
+    dumps = orjson.dumps
+    sort = orjson.OPT_SORT_KEYS
+    fields = _FIELDS
+    suffix = _SUFFIX
+    prev = GENESIS_HASH.encode()
+    before_prev: bytes | None = None
+    expected = 1
+    iterator = iter(lines)
+    for offset, line in iterator:
+        body = line[:-75] + b"}"
+        digest = line[-66:-2]
+        ok = line[-75:-66] == suffix and line[-2:] == b'"}'
+        if ok and sha256(body).hexdigest().encode() == digest:
+            try:
+                data = loads(body)
+            except orjson.JSONDecodeError:
+                data = None
+            ok = (
+                type(data) is dict
+                and data.keys() == fields
+                and data["seq"] == expected
+                and type(data["seq"]) is int
+                and data["prev_hash"].encode() == prev
+                and dumps(data, option=sort) == body
+            )
+        else:
+            ok = False
+        if not ok:
+            rest = [(offset, line), *iterator]
+            scan.records = expected - 1
+            scan.last_hash = prev.decode()
+            grandparent = before_prev.decode() if before_prev is not None else None
+            scan.problem = _classify(rest, expected, prev.decode(), grandparent)
+            return scan
+        if expected in want:
+            scan.at[expected] = (offset + len(line) + 1, digest.decode())
+        before_prev = prev
+        prev = digest
+        expected += 1
+    scan.records = expected - 1
+    scan.last_hash = prev.decode()
+    return scan
+
+
+def _classify(rest: list[tuple[int, bytes]], e: int, ph: str, pph: str | None) -> Problem:
+    """Name the anomaly at the head of ``rest``: seq ``e`` was expected after hash ``ph``
+    (and ``ph``'s record came after hash ``pph``)."""
+    infos = [_valid(line) for _, line in rest]
+    head = infos[0]
+    if head is None:
+        return Problem(e, "changed", f"the record at seq {e} does not match its hash or format")
+    seq, prev, digest = head
+    valid = [info for info in infos if info]
+    referenced = {info[1] for info in valid}
+    counts = Counter(info[2] for info in valid)
+    counts[ph] += 1
+    seq_of = {info[2]: info[0] for info in valid}
+    seq_of.setdefault(ph, e - 1)
+    claimants = sum(1 for info in valid if info[0] == seq)
+    is_copy = counts[digest] > 1
+    # genuine: a record of this chain, whatever its place. Someone links to it, or it is the
+    # last line, or (when no other record claims its seq) it links to the record before it.
+    # A forgery links to nothing of ours, and nothing links to it.
+    genuine = (
+        digest in referenced
+        or len(rest) == 1
+        or (claimants == 1 and seq_of.get(prev, -1) == seq - 1)
+    )
+    if seq == e:
+        if genuine and not is_copy and e > 1:
+            return Problem(
+                e - 1,
+                "changed",
+                f"seq {e} links to a different predecessor: seq {e - 1} was replaced",
+            )
+        return Problem(e, "inserted", f"a record claiming seq {e} does not link to seq {e - 1}")
+    if seq > e:
+        if is_copy or not genuine:
+            return Problem(
+                e, "inserted", f"a copy or forgery of seq {seq} stands where seq {e} belongs"
+            )
+        if any(info and info[0] == e for info in infos[1:]):
+            return Problem(
+                e, "reordered", f"seq {seq} stands where seq {e} belongs; seq {e} comes later"
+            )
+        return Problem(e, "missing", f"seq {e} is missing: the record after seq {e - 1} is {seq}")
+    if digest == ph or is_copy:
+        return Problem(e, "inserted", f"a second copy of seq {seq} stands where seq {e} belongs")
+    if seq == e - 1 and prev == pph and genuine and ph not in referenced:
+        return Problem(
+            e - 1, "inserted", f"the record at seq {e - 1} was inserted before the genuine one"
+        )
+    return Problem(e, "inserted", f"a record claiming seq {seq} stands where seq {e} belongs")
+
+
+def _checkpoints(
+    ledger: Ledger, bucket: LockedBucket | None, report: VerifyReport
+) -> list[Checkpoint]:
+    """Local and (with a bucket) remote checkpoints, deduplicated, ordered by last seq."""
+    local = read_local_checkpoints(ledger.directory)
+    found: dict[tuple[int, str], Checkpoint] = {(cp.last_seq, cp.signature): cp for cp in local}
+    if bucket is not None:
+        remote = _remote_checkpoints(bucket, report)
+        remote_keys = {(cp.last_seq, cp.signature) for cp in remote}
+        for cp in local:
+            if (cp.last_seq, cp.signature) not in remote_keys:
+                report.warnings.append(
+                    f"checkpoint of seq {cp.first_seq}..{cp.last_seq} is recorded locally but not "
+                    f"in bucket {bucket.bucket} (an embedded S3 server forgets on restart)"
+                )
+        for cp in remote:
+            found.setdefault((cp.last_seq, cp.signature), cp)
+    return sorted(found.values(), key=lambda cp: (cp.last_seq, cp.first_seq))
+
+
+def _remote_checkpoints(bucket: LockedBucket, report: VerifyReport) -> list[Checkpoint]:
+    """Every stored version under ``audit/checkpoints/`` (delete markers do not hide them)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    versions: list[tuple[str, str]] = []
+    try:
+        paginator = bucket.client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket.bucket, Prefix=CHECKPOINT_PREFIX):
+            versions.extend((v["Key"], v["VersionId"]) for v in page.get("Versions", []))
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            report.warnings.append(f"bucket {bucket.bucket} does not exist: nothing sealed there")
+            return []
+        raise StorageError(
+            f"cannot list the sealed checkpoints in s3://{bucket.bucket}/{CHECKPOINT_PREFIX}: {err}"
+        ) from err
+    except BotoCoreError as err:
+        raise StorageError(
+            f"cannot list the sealed checkpoints in s3://{bucket.bucket}/{CHECKPOINT_PREFIX}: {err}"
+        ) from err
+    found: list[Checkpoint] = []
+    for key, version in versions:
+        try:
+            found.append(Checkpoint.from_json(bucket.get(key, version)))
+        except (SignatureError, IntegrityError) as err:
+            report.problems.append(_unreadable_checkpoint(key, err))
+    return found
+
+
+def _unreadable_checkpoint(key: str, err: Exception) -> Problem:
+    try:
+        seq = int(key.rsplit("/", 1)[-1].split(".")[0])
+    except ValueError:
+        seq = 1
+    return Problem(seq, "bad signature", f"checkpoint {key} cannot be read: {err}")
+
+
+def _check_checkpoint(
+    cp: Checkpoint,
+    public_key: Any,
+    scan: _Scan,
+    ledger: Ledger,
+    bucket: LockedBucket | None,
+    report: VerifyReport,
+) -> Problem | None:
+    where = f"checkpoint of seq {cp.first_seq}..{cp.last_seq}"
+    if public_key is None:
+        return Problem(
+            cp.first_seq,
+            "bad signature",
+            f"{where} cannot be checked: the signing key {ledger.key_path} is missing",
+        )
+    if cp.key_id != key_id(public_key) or not cp.signature_ok(public_key):
+        return Problem(
+            cp.first_seq, "bad signature", f"{where} is not signed by key {key_id(public_key)}"
+        )
+    if cp.last_seq > scan.records and scan.problem is None:
+        return Problem(
+            scan.records + 1,
+            "truncated",
+            f"{where} was sealed but the local ledger ends at seq {scan.records}",
+        )
+    local = scan.at.get(cp.last_seq)
+    if local is not None and local[1] != cp.last_hash:
+        sealed = _segment(cp, bucket, report) if bucket is not None else None
+        seq = _first_difference(cp, sealed, ledger) if sealed is not None else cp.first_seq
+        return Problem(seq, "changed", f"the local records differ from the sealed {where}")
+    if bucket is not None and local is not None:
+        sealed = _segment(cp, bucket, report)
+        if sealed is None:
+            return None
+        if hashlib.sha256(sealed).hexdigest() != cp.segment_sha256:
+            return Problem(
+                cp.first_seq, "changed", f"the sealed segment {cp.segment_key} has another SHA-256"
+            )
+        if _local_bytes(ledger, cp) != sealed:
+            return Problem(
+                _first_difference(cp, sealed, ledger),
+                "changed",
+                f"the local records differ from the sealed segment {cp.segment_key}",
+            )
+        report.segments += 1
+    return None
+
+
+def _segment(cp: Checkpoint, bucket: LockedBucket | None, report: VerifyReport) -> bytes | None:
+    if bucket is None:
+        return None
+    try:
+        return bucket.get(cp.segment_key, cp.segment_version_id)
+    except NotFoundError:
+        report.warnings.append(
+            f"sealed segment {cp.segment_key} (version {cp.segment_version_id}) is not in "
+            f"bucket {bucket.bucket}"
+        )
+        return None
+
+
+def _local_bytes(ledger: Ledger, cp: Checkpoint) -> bytes:
+    with open(ledger.path, "rb") as handle:
+        handle.seek(cp.start_offset)
+        return handle.read(cp.end_offset - cp.start_offset)
+
+
+def _first_difference(cp: Checkpoint, sealed: bytes, ledger: Ledger) -> int:
+    """The seq of the first local record that differs from the sealed segment."""
+    sealed_lines = sealed.split(b"\n")
+    local: dict[int, bytes] = {}
+    for _, line in ledger.store.lines():
+        info = _valid(line)
+        if info and cp.first_seq <= info[0] <= cp.last_seq:
+            local.setdefault(info[0], line)
+    for index, line in enumerate(sealed_lines[: cp.last_seq - cp.first_seq + 1]):
+        seq = cp.first_seq + index
+        if local.get(seq) != line:
+            return seq
+    return cp.first_seq
+
+
+def verify_ledger(ledger: Ledger, bucket: LockedBucket | None = None) -> VerifyReport:
+    """Verify ``ledger`` (and, with ``bucket``, what was sealed into it)."""
+    started = time.perf_counter()
+    report = VerifyReport()
+    checkpoints = _checkpoints(ledger, bucket, report)
+    wanted = {cp.last_seq for cp in checkpoints}
+    scan = verify_lines(ledger.store.lines(), wanted=wanted)
+    report.records = report.last_seq = scan.records
+    report.last_hash = scan.last_hash
+    if scan.problem:
+        report.problems.append(scan.problem)
+    tail = ledger.store.partial_tail()
+    if tail and scan.problem is None:
+        idx = tail.rfind(_SUFFIX)
+        if idx >= 0 and len(tail) - idx >= 75:
+            report.problems.append(
+                Problem(
+                    scan.records + 1,
+                    "changed",
+                    "the last line is a complete record without its newline",
+                )
+            )
+        else:
+            report.warnings.append(
+                f"a partial record ({len(tail)} bytes) after seq {scan.records} was left by a "
+                "crash during an append; the next append discards it"
+            )
+    public_key = load_public_key(ledger.key_path) if checkpoints else None
+    for cp in checkpoints:
+        problem = _check_checkpoint(cp, public_key, scan, ledger, bucket, report)
+        if problem:
+            report.problems.append(problem)
+        else:
+            report.checkpoints += 1
+    report.seconds = time.perf_counter() - started
+    problem = report.first_problem
+    if problem is None:
+        log.info(
+            "event=ledger_verified records=%d checkpoints=%d", report.records, report.checkpoints
+        )
+    else:
+        log.warning("event=ledger_broken seq=%d reason=%s", problem.seq, problem.reason)
+    return report

@@ -1,0 +1,205 @@
+"""Sealing into S3 Object Lock (moto's server enforces it) and what it lets verify detect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import orjson
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from modelsteward.audit import AuditAction, Ledger
+from modelsteward.audit.records import GENESIS_HASH, Draft
+from modelsteward.audit.seal import CHECKPOINT_PREFIX, SEGMENT_PREFIX, Sealer, try_seal
+from modelsteward.embedded import free_port
+from modelsteward.errors import LedgerIntegrityError, StorageError
+from modelsteward.objectstore import LockedBucket
+
+
+@pytest.fixture
+def bucket(settings) -> LockedBucket:
+    return LockedBucket.from_settings(settings).ensure()
+
+
+def _ledger(settings, **overrides) -> Ledger:
+    return Ledger(
+        settings.ledger_dir,
+        key_path=settings.audit_key_path,
+        segment_max_records=overrides.get("max_records", settings.audit_segment_max_records),
+        segment_max_age_seconds=overrides.get("max_age", settings.audit_segment_max_age_seconds),
+    )
+
+
+def _fill(ledger: Ledger, count: int, start: int = 0) -> None:
+    for i in range(start, start + count):
+        ledger.append(
+            action=AuditAction.DRIFT_EVALUATED,
+            actor="system",
+            role="system",
+            model="fraud-detector",
+            details={"i": i},
+        )
+
+
+def test_forced_seal_stores_segment_and_signed_checkpoint(settings, bucket: LockedBucket) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 5)
+    report = ledger.seal(bucket, force=True)
+    assert [(cp.first_seq, cp.last_seq) for cp in report.checkpoints] == [(1, 5)]
+    checkpoint = report.checkpoints[0]
+    segment = bucket.get(checkpoint.segment_key, checkpoint.segment_version_id)
+    assert segment == ledger.path.read_bytes()[: checkpoint.end_offset]
+    head = bucket.head(checkpoint.segment_key, checkpoint.segment_version_id)
+    assert head.lock_mode == "COMPLIANCE" and head.retain_until > datetime.now(UTC)
+    stored = orjson.loads(bucket.get(CHECKPOINT_PREFIX + "000000000005.json"))
+    assert stored["checkpoint"]["last_hash"] == checkpoint.last_hash
+    assert settings.audit_key_path.stat().st_mode & 0o777 == 0o600
+    sealed = ledger.last()
+    assert sealed is not None and sealed.action is AuditAction.LEDGER_SEALED
+    assert sealed.details["sealed_through"] == 5
+    verified = ledger.verify(bucket)
+    assert verified.ok, verified.to_dict()
+    assert (verified.checkpoints, verified.segments, verified.records) == (1, 1, 6)
+
+
+def test_segments_close_by_size_and_by_age(settings, bucket: LockedBucket) -> None:
+    ledger = _ledger(settings, max_records=3, max_age=60)
+    _fill(ledger, 7)
+    report = ledger.seal(bucket)
+    assert [(cp.first_seq, cp.last_seq) for cp in report.checkpoints] == [(1, 3), (4, 6)]
+    assert report.pending_records == 1
+    assert ledger.seal(bucket).checkpoints == []  # seq 7 and the seal record: young, open
+    later = Sealer(ledger, now=datetime.now(UTC) + timedelta(seconds=61)).seal(bucket)
+    assert [(cp.first_seq, cp.last_seq) for cp in later.checkpoints] == [(7, 8)]
+    assert later.checkpoints[0].prev_checkpoint == report.checkpoints[-1].digest()
+    assert bucket.list_keys(SEGMENT_PREFIX) == [
+        SEGMENT_PREFIX + "000000000001-000000000003.jsonl",
+        SEGMENT_PREFIX + "000000000004-000000000006.jsonl",
+        SEGMENT_PREFIX + "000000000007-000000000008.jsonl",
+    ]
+    assert ledger.verify(bucket).segments == 3
+
+
+def test_object_lock_refuses_deleting_or_overwriting_a_sealed_segment(
+    settings, bucket: LockedBucket
+) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 3)
+    checkpoint = ledger.seal(bucket, force=True).checkpoints[0]
+    original = bucket.get(checkpoint.segment_key, checkpoint.segment_version_id)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        bucket.client.delete_object(
+            Bucket=bucket.bucket,
+            Key=checkpoint.segment_key,
+            VersionId=checkpoint.segment_version_id,
+        )
+    # Overwriting only adds a version: the sealed one stays, and verify reads that one.
+    bucket.client.put_object(Bucket=bucket.bucket, Key=checkpoint.segment_key, Body=b"forged\n")
+    bucket.client.delete_object(Bucket=bucket.bucket, Key=checkpoint.segment_key)  # a marker
+    assert bucket.get(checkpoint.segment_key, checkpoint.segment_version_id) == original
+    report = ledger.verify(bucket)
+    assert report.ok and report.segments == 1, report.to_dict()
+
+
+def test_truncated_or_deleted_local_tail_is_detected(settings, bucket: LockedBucket) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 6)
+    ledger.seal(bucket, force=True)
+    ledger.close()
+    lines = ledger.path.read_bytes().splitlines(keepends=True)
+    ledger.path.write_bytes(b"".join(lines[:4]))
+    for target in (bucket, None):  # the local copy of the checkpoint suffices
+        report = _ledger(settings).verify(target)
+        assert (report.first_bad_seq, report.reason) == (5, "truncated"), report.to_dict()
+    ledger.path.unlink()
+    (settings.ledger_dir / "seals.jsonl").unlink()
+    report = _ledger(settings).verify(bucket)
+    assert (report.first_bad_seq, report.reason) == (1, "truncated")
+    with pytest.raises(LedgerIntegrityError, match="broken at seq 1 \\(truncated\\)"):
+        report.raise_if_broken()
+
+
+def test_a_consistently_rehashed_history_is_caught_by_the_seal(
+    settings, bucket: LockedBucket
+) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 4)
+    ledger.seal(bucket, force=True)
+    ledger.close()
+    # Rewrite seq 2.. with recomputed hashes: the chain alone looks perfect.
+    lines = ledger.path.read_bytes().splitlines(keepends=True)
+    rewritten = [lines[0]]
+    prev = orjson.loads(lines[0])["hash"]
+    for seq, raw in enumerate(lines[1:], start=2):
+        data = orjson.loads(raw)
+        actor = "mallory" if seq == 2 else data["actor"]
+        draft = Draft.build(
+            action=data["action"],
+            actor=actor,
+            role=data["role"],
+            model=data["model"],
+            details=data["details"],
+        )
+        line, prev = draft.seal(seq=seq, ts=data["ts"], prev_hash=prev)
+        rewritten.append(line)
+    ledger.path.write_bytes(b"".join(rewritten))
+    report = _ledger(settings).verify(bucket)
+    assert (report.first_bad_seq, report.reason) == (2, "changed"), report.to_dict()
+    assert _ledger(settings).verify(None).reason == "changed"
+
+
+def test_a_forged_checkpoint_has_a_bad_signature(settings, bucket: LockedBucket) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 3)
+    ledger.seal(bucket, force=True)
+    seals = settings.ledger_dir / "seals.jsonl"
+    data = orjson.loads(seals.read_bytes())
+    data["checkpoint"]["last_seq"] = 2
+    seals.write_bytes(orjson.dumps(data) + b"\n")
+    report = ledger.verify(None)
+    assert (report.first_bad_seq, report.reason) == (1, "bad signature"), report.to_dict()
+    assert ledger.verify(bucket).reason == "bad signature"
+
+
+def test_s3_down_does_not_block_appends_and_sealing_retries(settings, bucket: LockedBucket) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 3)
+    down = LockedBucket(
+        boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{free_port()}",
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+        ),
+        bucket.bucket,
+        retention_days=1,
+    )
+    with pytest.raises(StorageError, match=r"S3 (refused|unreachable)"):
+        ledger.seal(down, force=True)
+    assert try_seal(ledger, down, force=True) is None
+    _fill(ledger, 2, start=3)  # appends go on
+    assert not (settings.ledger_dir / "seals.jsonl").exists()
+    report = ledger.seal(bucket, force=True)
+    assert [(cp.first_seq, cp.last_seq) for cp in report.checkpoints] == [(1, 5)]
+    assert ledger.verify(bucket).ok
+
+
+def test_sealing_refuses_a_broken_chain(settings, bucket: LockedBucket) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 3)
+    ledger.close()
+    lines = ledger.path.read_bytes().splitlines(keepends=True)
+    ledger.path.write_bytes(lines[0] + lines[2])
+    with pytest.raises(LedgerIntegrityError, match="refusing to seal"):
+        _ledger(settings).seal(bucket, force=True)
+    assert bucket.list_keys(SEGMENT_PREFIX) == []
+
+
+def test_an_empty_ledger_seals_nothing(settings, bucket: LockedBucket, tmp_path: Path) -> None:
+    report = _ledger(settings).seal(bucket, force=True)
+    assert report.checkpoints == [] and report.sealed_through == 0
+    assert _ledger(settings).verify(bucket).ok
+    assert _ledger(settings).verify().last_hash == GENESIS_HASH
