@@ -410,8 +410,23 @@ class AlertDispatcher:
                 thread = self.outbox.thread(target, entry.incident_key)
                 groups.setdefault(thread[1] if thread else None, []).append(entry)
             first = min(groups.values(), key=lambda g: g[0].seq)
-            batches.append(first[: self.digest_max])
+            batches.append(self._whole_incidents(first))
         return batches, wake
+
+    def _whole_incidents(self, group: list[OutboxEntry]) -> list[OutboxEntry]:
+        """At most ``digest_max`` rows, keeping each incident's rows in one message where
+        possible, so the message that starts an incident's thread carries all of its burst."""
+        by_incident: dict[str, list[OutboxEntry]] = {}
+        for entry in group:
+            by_incident.setdefault(entry.incident_key, []).append(entry)
+        batch: list[OutboxEntry] = []
+        for rows in by_incident.values():
+            if batch and len(batch) + len(rows) > self.digest_max:
+                continue
+            batch.extend(rows[: self.digest_max - len(batch)])
+            if len(batch) >= self.digest_max:
+                break
+        return batch
 
     def _send(self, batch: list[OutboxEntry], report: DeliveryReport, failed: set[str]) -> None:
         now = self._clock()
