@@ -1,0 +1,114 @@
+"""Many writers, one chain; a writer killed mid-append leaves a ledger that still verifies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from modelsteward.audit import AuditAction, Ledger
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from modelsteward.audit import Ledger
+    ledger = Ledger(sys.argv[1])
+    name, count = sys.argv[2], int(sys.argv[3])
+    for i in range(count):
+        ledger.append(action="drift.evaluated", actor=name, role="system", details={"i": i})
+    """
+)
+
+
+def test_concurrent_processes_form_one_chain_with_every_record(tmp_path: Path) -> None:
+    directory = tmp_path / "ledger"
+    writers, per_writer = 6, 120
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(directory), f"writer-{n}", str(per_writer)]
+        )
+        for n in range(writers)
+    ]
+    for process in processes:
+        assert process.wait(timeout=120) == 0
+    ledger = Ledger(directory)
+    report = ledger.verify()
+    assert report.ok, report.to_dict()
+    records = list(ledger.records())
+    assert [r.seq for r in records] == list(range(1, writers * per_writer + 1))
+    assert Counter(r.actor for r in records) == {f"writer-{n}": per_writer for n in range(writers)}
+    for n in range(writers):  # each writer's own records keep their order
+        mine = [r.details["i"] for r in records if r.actor == f"writer-{n}"]
+        assert mine == list(range(per_writer))
+
+
+def test_concurrent_threads_share_one_ledger(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger")
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            for i in range(50):
+                ledger.append(
+                    action=AuditAction.ALERT_SENT, actor=name, role="system", details={"i": i}
+                )
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(f"t{n}",)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    report = ledger.verify()
+    assert report.ok and report.records == 400, report.to_dict()
+
+
+_CRASH = textwrap.dedent(
+    """
+    import os, signal, sys
+    from modelsteward.audit import Ledger
+    ledger = Ledger(sys.argv[1])
+    for i in range(3):
+        ledger.append(action="model.enabled", actor="before", role="guardian")
+    mode = sys.argv[2]
+    real_write, real_sync = os.write, os.fdatasync
+    def torn_write(fd, data):
+        if fd == ledger.store._fd:
+            real_write(fd, data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(fd, data)
+    def killed_before_sync(fd):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "torn":
+        os.write = torn_write
+    else:
+        os.fdatasync = killed_before_sync
+    ledger.append(action="model.disabled", actor="crashing", role="operator")
+    """
+)
+
+
+@pytest.mark.parametrize(("mode", "survivors"), [("torn", 3), ("unsynced", 4)])
+def test_kill_9_during_an_append_leaves_a_ledger_that_verifies(
+    tmp_path: Path, mode: str, survivors: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "ledger"
+    result = subprocess.run([sys.executable, "-c", _CRASH, str(directory), mode], check=False)
+    assert result.returncode == -9
+    report = Ledger(directory).verify()
+    assert report.ok and report.records == survivors, report.to_dict()
+    assert bool(report.warnings) == (mode == "torn")
+    ledger = Ledger(directory)
+    with caplog.at_level("WARNING"):
+        after = ledger.append(action="model.enabled", actor="after", role="guardian")
+    assert after.seq == survivors + 1
+    assert ("ledger_partial_record_discarded" in caplog.text) == (mode == "torn")
+    final = ledger.verify()
+    assert final.ok and final.records == survivors + 1 and not final.warnings
