@@ -54,7 +54,7 @@ def send_alerts(
     """
     settings = settings or load_settings()
     with AlertDispatcher.from_settings(settings) as dispatcher:
-        enqueued = [entry.id for alert in alerts for entry in dispatcher.enqueue(alert, policy)]
+        enqueued = dispatcher.enqueue_many(alerts, policy)
         report = dispatcher.deliver_pending(wait_seconds=wait_seconds)
     return {"enqueued": len(enqueued), **report.summary()}
 

@@ -213,6 +213,25 @@ class AlertDispatcher:
         Enqueueing the same alert again (same :attr:`Alert.key`) adds nothing and returns the
         rows already stored.
         """
+        return self.enqueue_many([alert], policy)
+
+    def enqueue_many(self, alerts: Sequence[Alert], policy: Policy) -> list[OutboxEntry]:
+        """:meth:`enqueue` for several alerts of one model, in one transaction."""
+        rows = [row for alert in alerts for row in self._rows(alert, policy)]
+        stored = self.outbox.add(rows, now=self._clock())
+        for alert in alerts:
+            log.info(
+                "alert.enqueued model=%s version=%s kind=%s severity=%s incident=%s",
+                alert.model,
+                alert.version,
+                alert.kind,
+                alert.severity,
+                alert.incident_key,
+            )
+        return stored
+
+    @staticmethod
+    def _rows(alert: Alert, policy: Policy) -> list[NewEntry]:
         if alert.model != policy.model:
             raise ValueError(
                 f"alert is for model {alert.model!r} but the policy is for {policy.model!r}"
@@ -223,7 +242,7 @@ class AlertDispatcher:
             "owner": policy.roles.owner.name,
             "incident_key": alert.incident_key,
         }
-        rows = [
+        return [
             NewEntry(
                 id=_digest(alert.key, d.channel, d.target),
                 alert_key=alert.key,
@@ -240,16 +259,6 @@ class AlertDispatcher:
             )
             for d in routing.deliveries
         ]
-        stored = self.outbox.add(rows, now=self._clock())
-        log.info(
-            "alert.enqueued model=%s version=%s kind=%s severity=%s deliveries=%d",
-            alert.model,
-            alert.version,
-            alert.kind,
-            alert.severity,
-            len(stored),
-        )
-        return stored
 
     def resolve(
         self, model: str, version: str, signal: str, *, incident: str | None = None
