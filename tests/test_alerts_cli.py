@@ -91,3 +91,31 @@ def test_deliver_to_slack_and_exit_6_on_a_final_failure(
         code, out, _ = invoke("alerts", "deliver", "--retry-failed", "--json")
         assert code == 0 and json.loads(out)["requeued"] == 1
         assert len(slack.posted) == 2
+
+
+def test_resolve_command_resolves_once(steward_home: Path) -> None:
+    from modelsteward.settings import load_settings
+
+    code, out, _ = invoke("alerts", "resolve", "fraud-detector", "3", "drift_share")
+    assert code == 0 and "nothing to resolve" in out
+    with AlertDispatcher.from_settings(load_settings(), ledger=None) as dispatcher:
+        dispatcher.enqueue(make_alert(), fraud_policy())
+        dispatcher.deliver_pending()  # outbox-only: no token, no routing key
+    code, out, _ = invoke("alerts", "resolve", "fraud-detector", "3", "drift_share")
+    assert code == 0, out
+    assert out.startswith("steward:fraud-detector:3:drift_share: resolution to pagerduty:")
+    assert (
+        "nothing to resolve" in invoke("alerts", "resolve", "fraud-detector", "3", "drift_share")[1]
+    )
+
+
+def test_settings_tune_the_dispatcher(steward_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelsteward.settings import load_settings
+
+    monkeypatch.setenv("STEWARD_ALERT_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("STEWARD_ALERT_MIN_INTERVAL_SECONDS", "1.5")
+    monkeypatch.setenv("STEWARD_ALERT_BACKOFF_BASE_SECONDS", "10")
+    with AlertDispatcher.from_settings(load_settings(), ledger=None) as dispatcher:
+        assert dispatcher.max_attempts == 3
+        assert dispatcher.min_interval_seconds == 1.5
+        assert dispatcher.backoff_base_seconds == 10

@@ -141,5 +141,27 @@ def deliver(retry_failed: bool, wait_seconds: float, as_json: bool) -> None:
         click.get_current_context().exit(6)  # ExternalServiceError's exit code
 
 
+@alerts_group.command("resolve")
+@click.argument("model")
+@click.argument("version")
+@click.argument("signal")
+@click.option("--no-deliver", is_flag=True, help="Only enqueue; deliver later.")
+def resolve(model: str, version: str, signal: str, no_deliver: bool) -> None:
+    """Resolve the incident steward:MODEL:VERSION:SIGNAL (PagerDuty and Slack threads)."""
+    from modelsteward.alerts import AlertDispatcher, incident_key
+    from modelsteward.settings import load_settings
+
+    with AlertDispatcher.from_settings(load_settings()) as dispatcher:
+        added = dispatcher.resolve(model, version, signal)
+        report = None if no_deliver else dispatcher.deliver_pending()
+    key = incident_key(model, version, signal)
+    if not added:
+        click.echo(f"{key}: nothing to resolve (never triggered, or already resolved)")
+        return
+    targets = ", ".join(f"{e.channel}:{e.target}" for e in added)
+    state = "queued" if report is None else f"delivered {len(report.delivered)}"
+    click.echo(f"{key}: resolution to {targets} ({state})")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(alerts_group)
