@@ -41,3 +41,20 @@ def policy_copy(
     path = directory / "fraud-detector.yaml"
     path.write_text(text)
     return path
+
+
+def mlflow_template(directory: Path) -> Path:
+    """An empty, fully migrated MLflow SQLite database (migrating a new one takes seconds)."""
+    template = directory / "mlflow-template.db"
+    if not template.exists():
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=f"sqlite:///{template}")
+        client.search_experiments()
+        client.search_registered_models()
+    return template
+
+
+def use_mlflow_template(template: Path, home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, home / "mlflow.db")

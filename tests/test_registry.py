@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from _onboarding import POLICY, copy_model, sample_model
+from _onboarding import POLICY, copy_model, mlflow_template, sample_model, use_mlflow_template
 
 from modelsteward.errors import ExternalServiceError, NotFoundError
 from modelsteward.policy import load_policy
@@ -21,9 +21,10 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def registry(steward_home: Path) -> ModelRegistry:
+def registry(steward_home: Path, model_cache: Path) -> ModelRegistry:
     from modelsteward.settings import load_settings
 
+    use_mlflow_template(mlflow_template(model_cache.parent), steward_home)
     return ModelRegistry.from_settings(load_settings())
 
 

@@ -62,9 +62,9 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from modelsteward.cli import alerts, audit, config, demo, killswitch, policy
+    from modelsteward.cli import alerts, audit, config, demo, killswitch, onboard, policy
 
-    for module in (alerts, audit, config, demo, killswitch, policy):
+    for module in (alerts, audit, config, demo, killswitch, onboard, policy):
         module.register(cli)
 
 

@@ -1,0 +1,662 @@
+"""``onboard-model``: a model may serve only when its owners are on record, its artifact is
+signed and locked, and a Guardian approved it.
+
+validate policy → register the version with ownership tags → download → scan for unsafe
+pickles → sign (OpenSSF model signing) → upload under S3 Object Lock → verify what was stored
+→ baseline on the reference data → pause for the Guardian (:class:`ApprovalInput`, a form in
+the Prefect UI; ``steward approve``) → verify again from S3 and the registry source → promote
+(alias ``champion``, kill switch on) → notify.
+
+Every step is a ledger record. A failure at any step is recorded (``onboarding.failed``, and
+``artifact.rejected`` for a scanner or signature finding), leaves no alias pointing at the new
+version and the kill switch untouched, and fails the run. Re-running for the same model URI
+reuses the registered version and the stored artifact.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import get_run_context
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from pydantic import BaseModel, Field
+
+from modelsteward.errors import (
+    AuthorizationError,
+    IntegrityError,
+    NotFoundError,
+    StewardError,
+)
+from modelsteward.policy import Policy, load_policy
+from modelsteward.registry import CHAMPION
+from modelsteward.settings import StewardSettings, load_settings
+from tasks import registry as registry_tasks
+from tasks import signing as signing_tasks
+from tasks import storage as storage_tasks
+
+__all__ = [
+    "ApprovalInput",
+    "OnboardRequest",
+    "OnboardResult",
+    "approve_paused_run",
+    "onboard_model",
+    "run_onboarding",
+]
+
+FLOW_NAME = "onboard-model"
+ACTOR = "onboard-model"
+
+
+class OnboardRequest(BaseModel):
+    """Parameters of ``onboard-model`` (rendered as a form in the Prefect UI)."""
+
+    policy_path: str = Field(description="Policy file of the model (policies/<model>.yaml).")
+    model_uri: str = Field(
+        description="runs:/<run>/<path>, models:/<name>/<version> or a local MLflow model dir."
+    )
+    requested_by: str = Field(default="steward", description="Who asked for the onboarding.")
+    approval_poll_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How often the paused run checks for a decision."
+    )
+
+
+class ApprovalInput(RunInput):
+    """The Guardian's decision, given in the Prefect UI or with ``steward approve``."""
+
+    approve: bool = Field(description="Approve (true) or reject (false) this deployment.")
+    approver: str = Field(
+        min_length=3, description="E-mail of the approver: the policy's Guardian or a delegate."
+    )
+    risk_assessment: str = Field(
+        default="", max_length=4000, description="The Guardian's risk assessment."
+    )
+    comment: str = Field(default="", max_length=2000, description="Anything else to record.")
+
+
+class OnboardResult(BaseModel):
+    model: str
+    version: str | None = None
+    status: Literal["promoted", "rejected", "failed"]
+    approver: str | None = None
+    reason: str = ""
+    signature_sha256: str | None = None
+    stored: dict[str, Any] = Field(default_factory=dict)
+    baseline: dict[str, float] = Field(default_factory=dict)
+    flow_run_id: str | None = None
+
+
+# --- ledger and notifications (core calls; the flow owns their order) ----------------------
+class _Audit:
+    """Appends to the ledger with the model, version and flow run filled in."""
+
+    def __init__(self, settings: StewardSettings, model: str | None, run_id: str) -> None:
+        from modelsteward.audit import Ledger
+
+        self.ledger = Ledger.from_settings(settings)
+        self.model = model
+        self.version: str | None = None
+        self.run_id = run_id
+
+    def __call__(
+        self,
+        action: str,
+        details: dict[str, Any] | None = None,
+        *,
+        actor: str = ACTOR,
+        role: str = "system",
+    ) -> None:
+        self.ledger.append(
+            action=action,
+            actor=actor,
+            role=role,
+            model=self.model,
+            version=self.version,
+            details={"flow_run_id": self.run_id, **(details or {})},
+        )
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def _notify(
+    settings: StewardSettings, policy: Policy, version: str, title: str, summary: str
+) -> None:
+    """Tell the Guardian (approval requests and outcomes); never fails the onboarding."""
+    logger = get_run_logger()
+    try:
+        from modelsteward.alerts import Alert, AlertDispatcher
+
+        alert = Alert(
+            model=policy.model,
+            version=version,
+            kind="approval_request",
+            severity="info",
+            title=title[:140],
+            summary=summary[:2000],
+            idempotency_key=f"onboard:{policy.model}:{version}:{title}"[:200],
+        )
+        dispatcher = AlertDispatcher.from_settings(settings)
+        dispatcher.enqueue(alert, policy)
+        dispatcher.deliver_pending(wait_seconds=2.0)
+    except Exception as err:  # notification is best effort; the ledger is the record
+        logger.warning("event=notify_failed model=%s error=%s", policy.model, err)
+
+
+# --- the flow ------------------------------------------------------------------------------
+@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True)
+def onboard_model(request: OnboardRequest) -> OnboardResult:
+    """Onboard one model version: register, scan, sign, lock, verify, baseline, approve, promote."""
+    logger = get_run_logger()
+    run_id = str(get_run_context().flow_run.id)  # type: ignore[union-attr]
+    settings = load_settings()
+    settings.ensure_home()
+    try:
+        policy = load_policy(request.policy_path)
+    except StewardError as err:
+        audit = _Audit(settings, None, run_id)
+        try:
+            audit(
+                "onboarding.failed",
+                {"step": "validate-policy", "policy_path": request.policy_path, "error": str(err)},
+            )
+        finally:
+            audit.close()
+        raise
+    audit = _Audit(settings, policy.model, run_id)
+    state: dict[str, Any] = {"step": "register", "alias_set": False, "previous_alias": None}
+    work = Path(tempfile.mkdtemp(prefix=f"onboard-{policy.model}-", dir=settings.home))
+    try:
+        result = _onboard(settings, policy, request, audit, state, work, run_id)
+    except BaseException as err:
+        _fail(settings, policy, audit, state, err)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        audit.close()
+    logger.info("event=onboarding_done model=%s status=%s", policy.model, result.status)
+    return result
+
+
+def _onboard(
+    settings: StewardSettings,
+    policy: Policy,
+    request: OnboardRequest,
+    audit: _Audit,
+    state: dict[str, Any],
+    work: Path,
+    run_id: str,
+) -> OnboardResult:
+    logger = get_run_logger()
+    model = policy.model
+
+    registered = registry_tasks.register_model_version(
+        settings, policy, request.model_uri, request.requested_by
+    )
+    version = registered.version
+    audit.version = version
+    state["version"] = version
+    audit(
+        "model.registered",
+        {
+            "model_uri": request.model_uri,
+            "source": registered.source,
+            "new_version": registered.created,
+            "requested_by": request.requested_by,
+            "risk_tier": str(policy.risk_tier),
+            "policy_digest": policy.digest,
+            "owner": str(policy.roles.owner.email),
+            "guardian": str(policy.roles.guardian.email),
+            "operator": str(policy.roles.operator.email),
+        },
+    )
+
+    state["step"] = "download"
+    model_dir = registry_tasks.download_model(settings, request.model_uri, work / "source")
+
+    state["step"] = "scan"
+    scan = signing_tasks.scan_model(model_dir)
+    audit("artifact.scanned", scan)
+
+    state["step"] = "sign"
+    stored = storage_tasks.find_stored(settings, model, version)
+    if stored is None:
+        signed = signing_tasks.sign_model(settings, model_dir, work / "signature")
+        audit(
+            "artifact.signed",
+            {
+                "format": "openssf-model-signing/v1.0",
+                "signature_sha256": signed.signature_sha256,
+                "key_sha256": signed.key_fingerprint,
+                "files": signed.files,
+            },
+        )
+        state["step"] = "upload"
+        stored = storage_tasks.upload_artifact(settings, signed, model, version)
+        signature_sha256 = signed.signature_sha256
+    else:
+        # re-run: the version is signed and stored already; the source must still match it
+        signature_path = storage_tasks.fetch_signature(settings, stored, work / "signature")
+        signing_tasks.verify_model(settings, model_dir, signature_path)
+        signature_sha256 = stored.signature_sha256
+        audit(
+            "artifact.signed",
+            {"reused": True, "signature_sha256": signature_sha256, "files": stored.file_sha256},
+        )
+    registry_tasks.tag_version(settings, model, version, stored.registry_tags())
+    audit("artifact.stored", {**stored.to_dict(), "lock_mode": "COMPLIANCE"})
+
+    state["step"] = "verify-stored"
+    verified = storage_tasks.verify_stored(
+        settings, stored, signature_sha256, keep_in=work / "verified"
+    )
+    audit(
+        "artifact.verified",
+        {"where": "s3", "signature_sha256": signature_sha256, "files": len(verified.files)},
+    )
+
+    state["step"] = "baseline"
+    baseline = _baseline(settings, policy, version, verified.model_dir)
+    audit(
+        "baseline.recorded",
+        {
+            "metrics": baseline.metrics,
+            "rows": baseline.rows,
+            "reference_sha256": baseline.reference_sha256,
+            "mlflow_run_id": baseline.run_id,
+            "skipped": baseline.skipped,
+        },
+    )
+
+    state["step"] = "approval"
+    decision = _await_approval(settings, policy, request, audit, version, run_id)
+    result_base = {
+        "model": model,
+        "version": version,
+        "signature_sha256": signature_sha256,
+        "stored": stored.to_dict(),
+        "baseline": baseline.metrics,
+        "flow_run_id": run_id,
+    }
+    if decision is None or not decision.approve:
+        reason = (
+            f"no decision within {policy.approval.timeout_seconds}s (approval.timeout_seconds)"
+            if decision is None
+            else f"rejected by {decision.approver}"
+        )
+        _notify(settings, policy, version, f"{model} v{version} not deployed", reason)
+        result = OnboardResult(
+            status="rejected",
+            approver=decision.approver if decision else None,
+            reason=reason,
+            **result_base,
+        )
+        _summary(result, policy)
+        return result
+
+    state["step"] = "re-verify"
+    storage_tasks.verify_stored(settings, stored, signature_sha256)
+    source_signature = storage_tasks.fetch_signature(settings, stored, work / "re-verify")
+    fresh = registry_tasks.download_model(settings, request.model_uri, work / "source-again")
+    signing_tasks.verify_model(settings, fresh, source_signature)
+    audit(
+        "artifact.verified",
+        {"where": "s3+registry", "before": "promotion", "signature_sha256": signature_sha256},
+    )
+
+    state["step"] = "promote"
+    _promote(settings, policy, audit, state, version, decision, signature_sha256)
+    _notify(
+        settings,
+        policy,
+        version,
+        f"{model} v{version} approved and serving",
+        f"Approved by {decision.approver}; alias {CHAMPION} set; kill switch on.",
+    )
+    result = OnboardResult(
+        status="promoted", approver=decision.approver, reason="approved", **result_base
+    )
+    _summary(result, policy)
+    logger.info("event=model_promoted model=%s version=%s", model, version)
+    return result
+
+
+def _baseline(settings: StewardSettings, policy: Policy, version: str, model_dir: Path) -> Any:
+    from modelsteward.baseline import record_baseline
+
+    return record_baseline(settings, policy, version=version, model_dir=model_dir)
+
+
+def _await_approval(
+    settings: StewardSettings,
+    policy: Policy,
+    request: OnboardRequest,
+    audit: _Audit,
+    version: str,
+    run_id: str,
+) -> ApprovalInput | None:
+    """The Guardian's decision, or None on timeout. Anyone else is refused and audited, and
+    the run keeps waiting for the Guardian until the policy's timeout."""
+    logger = get_run_logger()
+    guardian = policy.roles.guardian
+    audit(
+        "approval.requested",
+        {
+            "guardian": str(guardian.email),
+            "delegates": [str(d) for d in guardian.delegates],
+            "timeout_seconds": policy.approval.timeout_seconds,
+        },
+    )
+    _notify(
+        settings,
+        policy,
+        version,
+        f"Approve {policy.model} v{version}?",
+        f"Onboarding run {run_id} waits for the Guardian: steward approve {run_id} --as EMAIL",
+    )
+    deadline = time.monotonic() + policy.approval.timeout_seconds
+    attempt = 0
+    while True:
+        remaining = int(deadline - time.monotonic())
+        if remaining < 1:
+            break
+        attempt += 1
+        try:
+            decision: ApprovalInput = pause_flow_run(  # type: ignore[call-overload]
+                wait_for_input=ApprovalInput,
+                timeout=remaining,
+                poll_interval=request.approval_poll_seconds,  # prefect types it int; float works
+                key=f"approval-{attempt}",
+            )
+        except FlowPauseTimeout:
+            break
+        if guardian.may_act(decision.approver):
+            action = "approval.granted" if decision.approve else "approval.rejected"
+            audit(
+                action,
+                {
+                    "approver": decision.approver,
+                    "risk_assessment": decision.risk_assessment,
+                    "comment": decision.comment,
+                    "risk_tier": str(policy.risk_tier),
+                },
+                actor=decision.approver,
+                role="guardian",
+            )
+            return decision
+        audit(
+            "access.refused",
+            {
+                "attempted": "approve" if decision.approve else "reject",
+                "reason": "not the policy's Guardian or a delegate",
+                "allowed": [str(guardian.email), *(str(d) for d in guardian.delegates)],
+            },
+            actor=decision.approver,
+            role="guardian",
+        )
+        logger.warning(
+            "event=approval_refused model=%s approver=%s", policy.model, decision.approver
+        )
+    audit(
+        "approval.rejected",
+        {"reason": "timeout", "timeout_seconds": policy.approval.timeout_seconds},
+    )
+    return None
+
+
+def _promote(
+    settings: StewardSettings,
+    policy: Policy,
+    audit: _Audit,
+    state: dict[str, Any],
+    version: str,
+    decision: ApprovalInput,
+    signature_sha256: str,
+) -> None:
+    from modelsteward.killswitch import open_store
+
+    previous = registry_tasks.set_alias(settings, policy.model, version, CHAMPION)
+    state["alias_set"] = True
+    state["previous_alias"] = previous
+    registry_tasks.tag_version(
+        settings,
+        policy.model,
+        version,
+        {
+            "steward.approved_by": decision.approver,
+            "steward.disabled": "false",
+            "steward.onboarded_signature_sha256": signature_sha256,
+        },
+    )
+    store = open_store(settings.killswitch)
+    try:
+        switch = store.set_state(
+            policy.model,
+            active=True,
+            actor=decision.approver,
+            role="guardian",
+            reason=f"onboarded version {version}, approved by {decision.approver}",
+            version=version,
+        )
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+    audit(
+        "model.enabled",
+        {"killswitch_revision": switch.revision, "reason": "onboarding approved"},
+        actor=decision.approver,
+        role="guardian",
+    )
+    audit(
+        "model.promoted",
+        {"alias": CHAMPION, "previous_version": previous, "signature_sha256": signature_sha256},
+        actor=decision.approver,
+        role="guardian",
+    )
+
+
+def _fail(
+    settings: StewardSettings,
+    policy: Policy,
+    audit: _Audit,
+    state: dict[str, Any],
+    err: BaseException,
+) -> None:
+    """Undo a half-done promotion and record the failure (never raises)."""
+    logger = get_run_logger()
+    version = state.get("version")
+    undone: list[str] = []
+    if state.get("alias_set") and version:
+        try:
+            registry_tasks.restore_alias.fn(
+                settings, policy.model, state.get("previous_alias"), CHAMPION
+            )
+            undone.append(f"alias {CHAMPION} restored to {state.get('previous_alias')}")
+        except Exception as undo_err:
+            logger.error("event=alias_restore_failed model=%s error=%s", policy.model, undo_err)
+            undone.append(f"alias restore FAILED: {undo_err}")
+    try:
+        if isinstance(err, IntegrityError):
+            audit(
+                "artifact.rejected",
+                {"step": state.get("step"), "error": type(err).__name__, "message": str(err)},
+            )
+        audit(
+            "onboarding.failed",
+            {
+                "step": state.get("step"),
+                "error": type(err).__name__,
+                "message": str(err)[:4000],
+                "undone": undone,
+            },
+        )
+    except Exception as audit_err:
+        logger.error("event=audit_failed model=%s error=%s", policy.model, audit_err)
+    _summary(
+        OnboardResult(
+            model=policy.model,
+            version=version,
+            status="failed",
+            reason=f"{state.get('step')}: {type(err).__name__}: {err}",
+        ),
+        policy,
+    )
+
+
+def _summary(result: OnboardResult, policy: Policy) -> None:
+    roles = policy.roles
+    lines = [
+        f"# Onboarding of `{result.model}` v{result.version or '?'}: **{result.status}**",
+        "",
+        f"- reason: {result.reason or '-'}",
+        f"- risk tier: {policy.risk_tier}; policy digest `{(policy.digest or '')[:16]}`",
+        f"- Owner {roles.owner.name} <{roles.owner.email}>; Guardian {roles.guardian.name} "
+        f"<{roles.guardian.email}>; Operator {roles.operator.name} <{roles.operator.email}>",
+    ]
+    if result.approver:
+        lines.append(f"- decided by {result.approver}")
+    if result.signature_sha256:
+        lines.append(f"- signature sha256 `{result.signature_sha256}`")
+    if result.stored:
+        stored = result.stored
+        lines.append(
+            f"- stored under Object Lock (COMPLIANCE): `s3://{stored.get('bucket')}/"
+            f"{stored.get('prefix')}` index version `{stored.get('index_version_id')}`"
+        )
+    if result.baseline:
+        lines += ["", "| metric | baseline |", "|---|---|"]
+        lines += [f"| {name} | {value:.4f} |" for name, value in result.baseline.items()]
+    try:
+        create_markdown_artifact(
+            markdown="\n".join(lines),
+            key=f"onboarding-{result.model}".replace("_", "-").replace(".", "-"),
+            description=f"Onboarding of {result.model}",
+        )
+    except Exception as err:  # the artifact is a view; never fail the run for it
+        get_run_logger().warning("event=artifact_failed error=%s", err)
+
+
+# --- answering the pause from outside ------------------------------------------------------
+def approve_paused_run(
+    flow_run_id: str | uuid.UUID,
+    decision: ApprovalInput | dict[str, Any],
+    *,
+    timeout_seconds: float = 30.0,
+) -> None:
+    """Resume a paused ``onboard-model`` run with ``decision`` (``steward approve``).
+
+    Raises NotFoundError when the run does not exist or is not waiting for approval.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    data = decision.model_dump() if isinstance(decision, ApprovalInput) else dict(decision)
+    ApprovalInput.model_validate(data)  # refuse malformed input before touching the run
+    run_uuid = uuid.UUID(str(flow_run_id))
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        with get_client(sync_client=True) as client:
+            try:
+                run = client.read_flow_run(run_uuid)
+            except Exception as err:
+                raise NotFoundError(f"flow run {flow_run_id}: not found ({err})") from err
+        if run.state is not None and run.state.is_paused():
+            try:
+                resume_flow_run(run_uuid, run_input=data)
+                return
+            except RuntimeError as err:  # the input schema is saved just after the pause
+                if time.monotonic() > deadline:
+                    raise NotFoundError(f"flow run {flow_run_id}: cannot resume: {err}") from err
+        elif run.state is not None and run.state.is_final():
+            raise NotFoundError(
+                f"flow run {flow_run_id} is {run.state.type.value}, not waiting for approval"
+            )
+        elif time.monotonic() > deadline:
+            raise NotFoundError(f"flow run {flow_run_id} is not paused for approval")
+        time.sleep(0.2)
+
+
+def _paused_run_with_tag(tag: str) -> str | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[tag]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+            ),
+            limit=1,
+        )
+    return str(runs[0].id) if runs else None
+
+
+def _answer_in_background(
+    tag: str, decisions: list[ApprovalInput], stop: threading.Event, errors: list[BaseException]
+) -> None:
+    for decision in decisions:
+        while not stop.is_set():
+            try:
+                run_id = _paused_run_with_tag(tag)
+                if run_id is not None:
+                    approve_paused_run(run_id, decision)
+                    break
+            except Exception as err:  # surfaced by run_onboarding
+                errors.append(err)
+                return
+            stop.wait(0.2)
+
+
+def run_onboarding(
+    request: OnboardRequest,
+    *,
+    decisions: list[ApprovalInput] | None = None,
+) -> OnboardResult:
+    """Run ``onboard-model`` here; answer its approval pause(s) with ``decisions``, in order.
+
+    This is ``steward onboard --approve-as EMAIL``: the run pauses exactly as it does for a
+    human in the UI, and a background thread resumes it with the given decision. Without
+    ``decisions`` the run waits for ``steward approve`` or the UI until the policy's timeout.
+    """
+    from prefect import tags
+
+    tag = f"onboarding-request:{uuid.uuid4().hex}"
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    thread = None
+    if decisions:
+        context = contextvars.copy_context()  # the Prefect API settings of this thread
+        thread = threading.Thread(
+            target=context.run,
+            args=(_answer_in_background, tag, decisions, stop, errors),
+            name="onboarding-approver",
+            daemon=True,
+        )
+        thread.start()
+    try:
+        with tags(tag):
+            result: OnboardResult = onboard_model(request)
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=10)
+    if errors:
+        raise AuthorizationError(f"the approval could not be delivered: {errors[0]}")
+    return result
