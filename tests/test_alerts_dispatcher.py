@@ -177,3 +177,31 @@ def test_from_settings_without_a_token_is_outbox_only(
     assert len(report.outbox_only) == 3
     assert (settings.outbox_dir / "alerts.jsonl").exists()
     assert capsys.readouterr().err.count("ALERT slack:") == 3
+
+
+def test_the_at_least_once_window_a_crash_after_sending_before_marking(
+    tmp_path: Path, servers: tuple[FakeSlack, FakePagerDuty], clock: FakeClock
+) -> None:
+    """The one duplicate the design allows: the process dies between the provider's answer and
+    the outbox commit. PagerDuty folds the repeat into the same incident (same dedup_key)."""
+    slack, pagerduty = servers
+    dispatcher, _ = make_dispatcher(tmp_path, clock=clock, slack=slack, pagerduty=pagerduty)
+    dispatcher.enqueue(make_alert(kind="performance", signal="f1"), fraud_policy())
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed between send and mark")
+
+    dispatcher.outbox.mark_delivered = die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt, match="killed between send and mark"):
+        dispatcher.deliver_pending()
+    dispatcher.close()
+    sent_before_crash = len(slack.posted) + len(pagerduty.accepted)
+    assert sent_before_crash == 1
+
+    clock.advance(301)  # the lease of the dead process runs out
+    restarted, _ = make_dispatcher(tmp_path, clock=clock, slack=slack, pagerduty=pagerduty)
+    report = restarted.deliver_pending()
+    assert len(report.delivered) == 4 and restarted.pending() == []
+    duplicates = len(slack.posted) + len(pagerduty.accepted) - 4
+    assert duplicates == 1  # exactly the message in flight at the crash, never more
+    assert len(pagerduty.incidents) == 1
