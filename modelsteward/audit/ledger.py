@@ -182,8 +182,20 @@ class Ledger:
 
         return Sealer(self).seal(bucket, force=force)
 
-    def verify(self, bucket: LockedBucket | None = None) -> VerifyReport:
-        """Check the chain, the checkpoints and (with ``bucket``) the sealed segments."""
+    def verify(
+        self,
+        bucket: LockedBucket | None = None,
+        *,
+        workers: int | None = None,
+        strict: bool = False,
+    ) -> VerifyReport:
+        """Check the chain, the checkpoints and (with ``bucket``) the sealed segments.
+
+        Returns a :class:`~modelsteward.audit.verify.VerifyReport`; ``report.ok`` is False and
+        ``report.error`` a :class:`~modelsteward.errors.LedgerIntegrityError` naming the first
+        bad seq when anything is wrong (``report.raise_if_broken()`` raises it). ``strict``
+        also checks every record's canonical form (sealing already checks what it seals).
+        """
         from modelsteward.audit.verify import verify_ledger
 
-        return verify_ledger(self, bucket)
+        return verify_ledger(self, bucket, workers=workers, strict=strict)

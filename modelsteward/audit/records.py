@@ -49,6 +49,7 @@ __all__ = [
     "Role",
     "body_of_line",
     "canonical_json",
+    "check_line",
     "format_ts",
     "parse_ts",
     "record_hash",
@@ -132,6 +133,40 @@ def record_hash(body: bytes) -> str:
 def body_of_line(line: bytes) -> bytes:
     """The canonical body of a stored line (without its trailing newline)."""
     return line[:-_HASH_SUFFIX_LEN] + b"}"
+
+
+_FIELDS = frozenset(
+    ("action", "actor", "details", "model", "prev_hash", "role", "seq", "ts", "version")
+)
+
+
+def check_line(line: bytes) -> tuple[int, str, str] | None:
+    """(seq, prev_hash, hash) of a stored line (no newline) that is fully well-formed, else None.
+
+    Well-formed: the hash suffix is in place, the body hashes to it, and the body is canonical
+    JSON holding exactly the record fields with a known action and role.
+    """
+    if len(line) < 76 or line[-75:-66] != b',"hash":"' or line[-2:] != b'"}':
+        return None
+    body = line[:-75] + b"}"
+    digest = line[-66:-2]
+    if hashlib.sha256(body).hexdigest().encode() != digest:
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if (
+        type(data) is not dict
+        or data.keys() != _FIELDS
+        or type(data["seq"]) is not int
+        or not isinstance(data["prev_hash"], str)
+        or data["action"] not in _ACTIONS
+        or data["role"] not in _ROLES
+        or orjson.dumps(data, option=_SORT) != body
+    ):
+        return None
+    return data["seq"], data["prev_hash"], digest.decode()
 
 
 def _check_text(name: str, value: Any, *, optional: bool) -> str | None:

@@ -36,8 +36,8 @@ import orjson
 from modelsteward.audit.records import (
     GENESIS_HASH,
     AuditAction,
-    body_of_line,
     canonical_json,
+    check_line,
     format_ts,
     parse_ts,
     record_hash,
@@ -282,22 +282,15 @@ class Sealer:
         prev = last.last_hash if last else GENESIS_HASH
         pending: list[tuple[int, bytes, int, str, str]] = []
         for offset, line in self.ledger.store.lines(start):
-            try:
-                data = orjson.loads(line)
-                ok = (
-                    data["seq"] == seq + 1
-                    and data["prev_hash"] == prev
-                    and record_hash(body_of_line(line)) == data["hash"]
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                ok = False
-            if not ok:
+            info = check_line(line)  # strict: only canonical, well-formed records are sealed
+            if info is None or info[0] != seq + 1 or info[1] != prev:
                 raise LedgerIntegrityError(
                     f"refusing to seal: the record after seq {seq} (byte {offset}) does not "
                     "continue the chain; run `steward audit verify`",
                     seq=seq + 1,
                     reason="changed",
                 )
+            data = orjson.loads(line)
             seq, prev = data["seq"], data["hash"]
             pending.append((offset, line, seq, data["ts"], prev))
         return pending
