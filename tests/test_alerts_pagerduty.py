@@ -103,8 +103,8 @@ def test_400_is_reported_and_never_retried(
     assert len(failed) == 1 and failed[0]["details"]["channel"] == "pagerduty"
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503])
-def test_429_and_5xx_are_retried_with_backoff(
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_is_retried_with_backoff(
     tmp_path: Path, pagerduty: FakePagerDuty, clock: FakeClock, status: int
 ) -> None:
     pagerduty.fail_next(status)
@@ -112,11 +112,41 @@ def test_429_and_5xx_are_retried_with_backoff(
     dispatcher.enqueue(make_alert(kind="performance", signal="f1"), fraud_policy())
     first = dispatcher.deliver_pending()
     assert len(first.retrying) == 1 and first.failed == []
-    assert f"HTTP {status}" in first.errors[0] or "rate limited" in first.errors[0]
+    assert f"PagerDuty error HTTP {status}" in first.errors[0]
     clock.advance(2.0)
     second = dispatcher.deliver_pending()
     assert second.pagerduty_events == 1
     assert [r.status for r in pagerduty.requests] == [status, 202]
+
+
+def test_429_waits_and_retries_without_spending_an_attempt(
+    tmp_path: Path, pagerduty: FakePagerDuty, clock: FakeClock
+) -> None:
+    pagerduty.fail_next(429, times=3)
+    dispatcher, _ = make_dispatcher(tmp_path, clock=clock, pagerduty=pagerduty, max_attempts=1)
+    dispatcher.enqueue(make_alert(), fraud_policy())
+    report = dispatcher.deliver_pending(wait_seconds=30)
+    assert report.pagerduty_events == 1 and report.rate_limited == 3 and report.failed == []
+    assert [r.status for r in pagerduty.requests] == [429, 429, 429, 202]
+    assert min(clock.slept) >= 2.0  # no Retry-After from PagerDuty: the 2 s default
+
+
+def test_triggers_of_one_incident_due_together_are_one_event(
+    tmp_path: Path, pagerduty: FakePagerDuty, clock: FakeClock
+) -> None:
+    dispatcher, _ = make_dispatcher(tmp_path, clock=clock, pagerduty=pagerduty)
+    for run in range(5):
+        dispatcher.enqueue(
+            make_alert(idempotency_key=f"run-{run}", value=0.6 + run / 100), fraud_policy()
+        )
+    dispatcher.enqueue(make_alert(signal="prediction_drift"), fraud_policy())
+    report = dispatcher.deliver_pending()
+    pages = [e for e in dispatcher.outbox.entries() if e.channel == "pagerduty"]
+    assert len(pages) == 6 and {e.status for e in pages} == {"delivered"}
+    assert report.pagerduty_events == 2
+    events = {r.body["dedup_key"]: r.body for r in pagerduty.accepted}
+    assert set(events) == {INCIDENT, "steward:fraud-detector:3:prediction_drift"}
+    assert events[INCIDENT]["payload"]["custom_details"]["value"] == 0.64  # the newest
 
 
 def test_pagerduty_sender_validates_against_the_documented_rules(

@@ -234,3 +234,30 @@ def test_pacing_holds_across_processes(tmp_path: Path, slack: FakeSlack, clock: 
     assert report.rate_limited == 0 and len(report.delivered) == 1
     one, two = slack.requests
     assert two.arrived - one.arrived >= 1.0
+
+
+def test_a_critical_follow_up_is_broadcast_from_its_thread(
+    tmp_path: Path, slack: FakeSlack, clock: FakeClock
+) -> None:
+    dispatcher, _ = make_dispatcher(tmp_path, clock=clock, slack=slack)
+    dispatcher.enqueue(operator_alert(idempotency_key="a"), fraud_policy())
+    dispatcher.deliver_pending()
+    dispatcher.enqueue(operator_alert(idempotency_key="b", severity="critical"), fraud_policy())
+    dispatcher.deliver_pending()
+    dispatcher.enqueue(operator_alert(idempotency_key="c"), fraud_policy())
+    dispatcher.deliver_pending()
+    first = slack.posted[0]
+    critical, info = [r for r in slack.posted if r.channel == first.answer["channel"]]
+    assert critical.body["thread_ts"] == info.body["thread_ts"] == first.answer["ts"]
+    assert critical.body["reply_broadcast"] is True
+    assert "reply_broadcast" not in info.body
+
+
+def test_slack_at_name_gets_a_user_id_hint(tmp_path: Path, slack: FakeSlack) -> None:
+    from modelsteward.alerts import SlackSender
+
+    result = SlackSender("xoxb-test-token", base_url=slack.base_url).post(
+        channel="@dana", text="hello"
+    )
+    assert result.permanent
+    assert "needs a user ID (U0123ABCD), not an @name" in (result.error or "")

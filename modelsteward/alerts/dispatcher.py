@@ -402,9 +402,25 @@ class AlertDispatcher:
         """Batches to send now, and in how many seconds paced Slack channels open again."""
         batches: list[list[OutboxEntry]] = []
         by_slack_target: dict[str, list[OutboxEntry]] = {}
+        # Triggers of one incident due together are one event: PagerDuty would fold them
+        # into the same alert anyway (same dedup_key). Not across a pending resolve.
+        resolving = {
+            e.incident_key for e in ready if e.channel == "pagerduty" and e.action == "resolve"
+        }
+        pages: dict[tuple[str, str], list[OutboxEntry]] = {}
         for entry in ready:
             if entry.channel == "slack" and self.slack is not None:
                 by_slack_target.setdefault(entry.target, []).append(entry)
+            elif (
+                entry.channel == "pagerduty"
+                and entry.action == "trigger"
+                and entry.incident_key not in resolving
+            ):
+                key = (entry.target, entry.incident_key)
+                if key not in pages:
+                    pages[key] = []
+                    batches.append(pages[key])
+                pages[key].append(entry)
             else:
                 batches.append([entry])
         wake: list[float] = []
@@ -453,7 +469,7 @@ class AlertDispatcher:
         elif head.channel == "pagerduty":
             key = self._routing_key(head.target)
             if key and self.pagerduty is not None:
-                self._send_pagerduty(self.pagerduty, head, key, report, failed)
+                self._send_pagerduty(self.pagerduty, claimed, key, report, failed)
             else:
                 reason = f"{head.target} is not set" if not key else "no PagerDuty endpoint"
                 self._outbox_only(claimed, report, reason=reason)
@@ -480,9 +496,17 @@ class AlertDispatcher:
         else:
             text, blocks = digest_message(payloads, target)
         channel = thread[0] if thread else target
+        # a new critical finding in an old thread is also shown in the channel
+        broadcast = thread is not None and any(
+            e.severity == "critical" and e.action == "notify" for e in entries
+        )
         try:
             result = slack.post(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread[1] if thread else None
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread[1] if thread else None,
+                reply_broadcast=broadcast,
             )
         finally:
             self._pace(target, self.min_interval_seconds)
@@ -507,15 +531,16 @@ class AlertDispatcher:
     def _send_pagerduty(
         self,
         pagerduty: PagerDutySender,
-        entry: OutboxEntry,
+        entries: list[OutboxEntry],
         routing_key: str,
         report: DeliveryReport,
         failed: set[str],
     ) -> None:
-        result = pagerduty.send(_pd_event(entry, routing_key))
+        """One event for ``entries`` (one incident): the newest one's content."""
+        result = pagerduty.send(_pd_event(entries[-1], routing_key))
         if result.ok:
             report.pagerduty_events += 1
-        self._settle([entry], result, report, failed, via="pagerduty")
+        self._settle(entries, result, report, failed, via="pagerduty")
 
     def _settle(
         self,

@@ -14,8 +14,9 @@ Classification (what the dispatcher does with it):
   ``OSError``) → transient, backoff. Token and channel errors (``invalid_auth``,
   ``token_revoked``, ``channel_not_found``, ``not_in_channel``, ...) and payload errors
   (``invalid_blocks``, ``msg_too_long``) → permanent: retrying cannot fix them.
-- PagerDuty: 202 → delivered. 400 → permanent (bad payload: reported, not retried). 429 and
-  5xx, timeouts, refused connections → transient. Other 4xx → permanent.
+- PagerDuty: 202 → delivered. 400 → permanent (bad payload: reported, not retried). 429 →
+  wait (``Retry-After`` when given, else 2 s) and retry, not counted as an attempt. 5xx,
+  timeouts, refused connections → transient. Other 4xx → permanent.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _SLACK_PERMANENT = {
     "no_text": "the message has no text (a bug: please report it)",
     "invalid_arguments": "Slack rejected the request arguments (a bug: please report it)",
 }
+_PD_THROTTLE_SECONDS = 2.0  # PagerDuty's 429 carries no Retry-After; wait this long first
 _SLACK_TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -101,13 +103,18 @@ class SlackSender:
         text: str,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        reply_broadcast: bool = False,
     ) -> SendResult:
         from slack_sdk.errors import SlackApiError, SlackRequestError
 
         where = f"slack chat.postMessage to {channel!r}"
         try:
             response = self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                reply_broadcast=True if thread_ts and reply_broadcast else None,
             )
         except SlackApiError as err:
             status = err.response.status_code
@@ -123,10 +130,11 @@ class SlackSender:
             if status >= 500 or code in _SLACK_TRANSIENT:
                 return SendResult(ok=False, error=f"{where}: {code} (HTTP {status})")
             if code in _SLACK_PERMANENT:
+                hint = _SLACK_PERMANENT[code]
+                if code == "channel_not_found" and channel.startswith("@"):
+                    hint = "Slack needs a user ID (U0123ABCD), not an @name; fix the policy"
                 return SendResult(
-                    ok=False,
-                    permanent=True,
-                    error=f"{where}: {code} (HTTP {status}); {_SLACK_PERMANENT[code]}",
+                    ok=False, permanent=True, error=f"{where}: {code} (HTTP {status}); {hint}"
                 )
             return SendResult(ok=False, error=f"{where}: unexpected error {code} (HTTP {status})")
         except SlackRequestError as err:
@@ -181,7 +189,7 @@ class PagerDutySender:
             return SendResult(
                 ok=False,
                 error=f"{where}: rate limited (HTTP 429)",
-                retry_after=_retry_after(response.headers, default=0.0) or None,
+                retry_after=_retry_after(response.headers, default=_PD_THROTTLE_SECONDS),
             )
         if status >= 500:
             return SendResult(ok=False, error=f"{where}: PagerDuty error HTTP {status} {detail}")
