@@ -119,3 +119,8 @@ def test_settings_tune_the_dispatcher(steward_home: Path, monkeypatch: pytest.Mo
         assert dispatcher.max_attempts == 3
         assert dispatcher.min_interval_seconds == 1.5
         assert dispatcher.backoff_base_seconds == 10
+
+
+def test_prune_command(steward_home: Path) -> None:
+    code, out, _ = invoke("alerts", "prune", "--older-than-days", "0")
+    assert code == 0 and out.strip() == "pruned 0 finished deliveries older than 0 days"

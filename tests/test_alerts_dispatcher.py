@@ -205,3 +205,44 @@ def test_the_at_least_once_window_a_crash_after_sending_before_marking(
     duplicates = len(slack.posted) + len(pagerduty.accepted) - 4
     assert duplicates == 1  # exactly the message in flight at the crash, never more
     assert len(pagerduty.incidents) == 1
+
+
+def test_prune_forgets_finished_rows_but_keeps_open_incidents(
+    tmp_path: Path, servers: tuple[FakeSlack, FakePagerDuty], clock: FakeClock
+) -> None:
+    slack, pagerduty = servers
+    ledger = ListLedger()
+    dispatcher, _ = make_dispatcher(
+        tmp_path, clock=clock, slack=slack, pagerduty=pagerduty, ledger=ledger
+    )
+    open_incident = make_alert(idempotency_key="x1")
+    dispatcher.enqueue(open_incident, fraud_policy())
+    dispatcher.deliver_pending()
+    clock.advance(5)
+    dispatcher.enqueue(make_alert(idempotency_key="x2"), fraud_policy())
+    dispatcher.enqueue(make_alert(signal="f1", kind="performance"), fraud_policy())
+    dispatcher.deliver_pending()
+    dispatcher.resolve("fraud-detector", "3", "f1")
+    dispatcher.deliver_pending()
+    clock.advance(3600)
+    dispatcher.enqueue(make_alert(signal="late", idempotency_key="late"), fraud_policy())
+    slack.stop()  # the late alert's Slack rows stay pending
+    pagerduty.stop()
+    dispatcher.deliver_pending()
+    before = {e.id: e for e in dispatcher.outbox.entries()}
+
+    assert dispatcher.prune(older_than_days=30) == 0  # nothing is old enough
+    clock.advance(31 * 86_400)
+    removed = dispatcher.prune(older_than_days=30)
+    kept = {e.id: e for e in dispatcher.outbox.entries()}
+    assert removed == len(before) - len(kept)
+    # the first alert of the open incident is gone, its newest rows stay for resolve()
+    assert not any(e.alert_key == open_incident.key for e in kept.values())
+    assert {e.alert_key for e in kept.values() if e.incident_key == open_incident.incident_key}
+    # the resolved incident is forgotten entirely, threads included
+    assert not [e for e in kept.values() if e.incident_key.endswith(":f1")]
+    assert dispatcher.outbox.threads("steward:fraud-detector:3:f1") == []
+    # unfinished rows are never pruned
+    assert {e.id for e in before.values() if e.status == "pending"} <= set(kept)
+    # and the open incident can still be resolved
+    assert len(dispatcher.resolve("fraud-detector", "3", "drift_share")) == 4

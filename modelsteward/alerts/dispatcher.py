@@ -321,6 +321,14 @@ class AlertDispatcher:
     def requeue_failed(self) -> int:
         return self.outbox.requeue_failed(now=self._clock())
 
+    def prune(self, *, older_than_days: float = 30.0) -> int:
+        """Forget finished deliveries older than ``older_than_days`` (see :meth:`Outbox.prune`).
+
+        Rows not yet audited are kept while a ledger is attached.
+        """
+        before = self._clock() - older_than_days * 86_400
+        return self.outbox.prune(before=before, require_audited=self.ledger is not None)
+
     # --- delivery -------------------------------------------------------------------------
     @contextlib.contextmanager
     def _delivery_lock(self) -> Iterator[None]:

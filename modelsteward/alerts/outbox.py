@@ -305,6 +305,31 @@ class Outbox:
             )
             return cursor.rowcount
 
+    def prune(self, *, before: float, require_audited: bool = True) -> int:
+        """Delete finished rows (delivered or failed) older than ``before``; returns how many.
+
+        Kept whatever their age: unfinished rows, rows not yet in the audit ledger (when
+        ``require_audited``), and the newest row of each open incident per channel and target
+        (so a later :meth:`AlertDispatcher.resolve` still finds its PagerDuty incident and its
+        Slack thread). An alert whose rows were pruned is new again if enqueued again.
+        """
+        audited = "AND audited=1" if require_audited else ""
+        with self._tx() as db:
+            cursor = db.execute(
+                "DELETE FROM entries WHERE status IN ('delivered', 'failed') "  # nosec B608
+                f"{audited} AND COALESCE(delivered_at, created_at) < ? "
+                "AND NOT (action!='resolve' AND seq = (SELECT MAX(e2.seq) FROM entries e2 "
+                "WHERE e2.incident_key=entries.incident_key AND e2.channel=entries.channel "
+                "AND e2.target=entries.target))",
+                (before,),
+            )
+            db.execute(
+                "DELETE FROM slack_threads WHERE NOT EXISTS (SELECT 1 FROM entries e "
+                "WHERE e.incident_key=slack_threads.incident_key AND e.channel='slack' "
+                "AND e.target=slack_threads.target)"
+            )
+            return cursor.rowcount
+
     # --- reading --------------------------------------------------------------------------
     def get_many(self, ids: Sequence[str]) -> list[OutboxEntry]:
         found: list[OutboxEntry] = []

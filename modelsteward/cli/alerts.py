@@ -163,5 +163,23 @@ def resolve(model: str, version: str, signal: str, no_deliver: bool) -> None:
     click.echo(f"{key}: resolution to {targets} ({state})")
 
 
+@alerts_group.command("prune")
+@click.option(
+    "--older-than-days",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Forget finished deliveries older than this (open incidents are kept).",
+)
+def prune(older_than_days: float) -> None:
+    """Delete delivered and failed rows from the outbox (they are in the audit ledger)."""
+    from modelsteward.alerts import AlertDispatcher
+    from modelsteward.settings import load_settings
+
+    with AlertDispatcher.from_settings(load_settings()) as dispatcher:
+        removed = dispatcher.prune(older_than_days=older_than_days)
+    click.echo(f"pruned {removed} finished deliveries older than {older_than_days:g} days")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(alerts_group)
