@@ -261,3 +261,23 @@ def test_slack_at_name_gets_a_user_id_hint(tmp_path: Path, slack: FakeSlack) -> 
     )
     assert result.permanent
     assert "needs a user ID (U0123ABCD), not an @name" in (result.error or "")
+
+
+def test_a_deleted_thread_root_starts_the_incident_anew(
+    tmp_path: Path, slack: FakeSlack, clock: FakeClock
+) -> None:
+    dispatcher, _ = make_dispatcher(tmp_path, clock=clock, slack=slack)
+    dispatcher.enqueue(operator_alert(idempotency_key="a"), fraud_policy())
+    dispatcher.deliver_pending()
+    root = slack.posted[0].answer
+    slack.delete_message(root["channel"], root["ts"])
+    dispatcher.enqueue(operator_alert(idempotency_key="b"), fraud_policy())
+    report = dispatcher.deliver_pending()
+    assert len(report.delivered) == 1 and report.failed == []
+    rejected, fresh = slack.requests[1:]
+    assert rejected.answer == {"ok": False, "error": "thread_not_found"}
+    assert "thread_ts" not in fresh.body and fresh.status == 200
+    assert fresh.arrived - rejected.arrived >= 1.0  # still paced
+    dispatcher.enqueue(operator_alert(idempotency_key="c"), fraud_policy())
+    dispatcher.deliver_pending()
+    assert slack.requests[-1].body["thread_ts"] == fresh.answer["ts"]  # the new root

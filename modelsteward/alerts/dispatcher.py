@@ -529,6 +529,16 @@ class AlertDispatcher:
                 )
         if result.retry_after is not None:
             self._pace(target, max(result.retry_after, self.min_interval_seconds))
+        if result.thread_gone:  # someone deleted the thread root: start the incident anew
+            self.outbox.forget_threads(target, [e.incident_key for e in entries])
+            self.outbox.mark_retry(
+                [e.id for e in entries],
+                error=result.error or "thread gone",
+                next_attempt_at=self._clock(),
+                count=False,
+            )
+            log.warning("alert.thread_gone target=%s entries=%d", target, len(entries))
+            return
         self._settle(entries, result, report, failed, via="slack")
 
     def _pace(self, target: str, seconds: float) -> None:

@@ -6,7 +6,8 @@ be driven against them, and they check what the real services check:
 - :class:`FakeSlack`: ``POST /api/chat.postMessage`` with a JSON or form body and a bearer
   token. Answers ``{"ok": true, "channel", "ts"}`` or HTTP 200 ``{"ok": false, "error"}``
   (``not_authed``, ``invalid_auth``, ``token_revoked``, ``channel_not_found``, ``no_text``,
-  ``invalid_blocks``, ``msg_too_long``). Optionally enforces a per-channel rate (HTTP 429 with
+  ``invalid_blocks``, ``msg_too_long``, ``thread_not_found`` for a reply to an unknown or
+  deleted message). Optionally enforces a per-channel rate (HTTP 429 with
   ``Retry-After``, like Slack's ``chat.postMessage`` limit of about one message per second
   per channel). Faults are scripted with :meth:`FakeSlack.fail_next` (429, 500, 502, 503 ...)
   and outages with :meth:`stop` / :meth:`start` (same port).
@@ -205,6 +206,7 @@ class FakeSlack(_Server):
         self.rate_limit_seconds = rate_limit_seconds
         self.retry_after = retry_after
         self._last_post: dict[str, float] = {}
+        self._messages: set[tuple[str, str]] = set()
         self._ts = 1_700_000_000.0
 
     @property
@@ -214,6 +216,11 @@ class FakeSlack(_Server):
     def add_channel(self, name: str) -> str:
         self.channels[name] = "C" + uuid.uuid5(uuid.NAMESPACE_DNS, name).hex[:9].upper()
         return self.channels[name]
+
+    def delete_message(self, channel_id: str, ts: str) -> None:
+        """As if someone deleted a message: replies to it now get ``thread_not_found``."""
+        with self._lock:
+            self._messages.discard((channel_id, ts))
 
     @property
     def posted(self) -> list[Request]:
@@ -282,6 +289,9 @@ class FakeSlack(_Server):
             problem = _blocks_problem(blocks)
             if problem:
                 return 200, {"ok": False, "error": "invalid_blocks", "errors": [problem]}, {}
+        thread_ts = body.get("thread_ts")
+        if thread_ts and (channel_id, str(thread_ts)) not in self._messages:
+            return 200, {"ok": False, "error": "thread_not_found"}, {}
         now = self.clock()
         with self._lock:
             last = self._last_post.get(channel_id)
@@ -298,6 +308,7 @@ class FakeSlack(_Server):
             self._last_post[channel_id] = now
             self._ts += 1
             ts = f"{self._ts:.6f}"
+            self._messages.add((channel_id, ts))
         return 200, {"ok": True, "channel": channel_id, "ts": ts, "message": {"text": text}}, {}
 
 

@@ -421,6 +421,14 @@ class Outbox:
             ).fetchone()
         return None if row is None else (row[0], row[1])
 
+    def forget_threads(self, target: str, incident_keys: Iterable[str]) -> None:
+        """The thread root was deleted: the next message of these incidents starts anew."""
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM slack_threads WHERE target=? AND incident_key=?",
+                [(target, key) for key in set(incident_keys)],
+            )
+
     def remember_threads(
         self, target: str, channel_id: str, ts: str, incident_keys: Iterable[str]
     ) -> None:

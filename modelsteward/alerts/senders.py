@@ -52,6 +52,7 @@ _SLACK_PERMANENT = {
     "invalid_arguments": "Slack rejected the request arguments (a bug: please report it)",
 }
 _PD_THROTTLE_SECONDS = 2.0  # PagerDuty's 429 carries no Retry-After; wait this long first
+_SLACK_THREAD_GONE = {"thread_not_found", "invalid_thread_ts"}
 _SLACK_TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -65,6 +66,7 @@ class SendResult:
     error: str | None = None
     permanent: bool = False
     retry_after: float | None = None
+    thread_gone: bool = False
 
     @property
     def transient(self) -> bool:
@@ -126,6 +128,12 @@ class SlackSender:
                     ok=False,
                     error=f"{where}: rate limited (HTTP 429), retry after {wait:g}s",
                     retry_after=wait,
+                )
+            if code in _SLACK_THREAD_GONE and thread_ts:
+                return SendResult(
+                    ok=False,
+                    thread_gone=True,
+                    error=f"{where}: {code}: the thread {thread_ts} is gone; posting anew",
                 )
             if status >= 500 or code in _SLACK_TRANSIENT:
                 return SendResult(ok=False, error=f"{where}: {code} (HTTP {status})")
