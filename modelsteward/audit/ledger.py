@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from modelsteward.audit.records import AuditAction, Draft, Record, Role, format_ts, parse_ts
+from modelsteward.audit.records import AuditAction, Draft, Record, Role, format_ts
 from modelsteward.audit.store import LocalStore
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class Ledger:
         seq, ts, prev_hash, digest = self.store.append(draft)
         return Record(
             seq=seq,
-            ts=parse_ts(ts),
+            ts=ts.astimezone(UTC),
             actor=draft.actor,
             role=draft.role,
             action=AuditAction(draft.action),

@@ -65,6 +65,8 @@ _MAX_DEPTH = 32
 _MAX_TEXT = 256
 _MAX_DETAILS_BYTES = 64 * 1024
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 class AuditAction(enum.StrEnum):
@@ -114,11 +116,15 @@ def format_ts(moment: datetime) -> str:
     """``2026-11-25T20:47:22.123456Z``: UTC, always microseconds, sortable as text."""
     if moment.tzinfo is None:
         raise AuditRecordError(f"timestamp {moment!r} has no timezone; expected an aware datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """The aware UTC datetime of a :func:`format_ts` string."""
+    if not _TS.fullmatch(text):
+        raise ValueError(f"got {text!r}, expected a UTC time like 2026-11-25T20:47:22.123456Z")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -181,46 +187,70 @@ def _check_text(name: str, value: Any, *, optional: bool) -> str | None:
             f"audit record field {name!r}: got {len(value)} characters, "
             f"expected at most {_MAX_TEXT}"
         )
-    if any(ord(ch) < 0x20 for ch in value):
+    if _CONTROL.search(value):
         raise AuditRecordError(
             f"audit record field {name!r}: got {value!r}; control characters are not allowed"
         )
     return str(value)
 
 
-def _plain(value: Any, path: str, depth: int) -> Any:
-    """``value`` as plain JSON types, or :class:`AuditRecordError` naming the first bad path."""
-    if depth > _MAX_DEPTH:
-        raise AuditRecordError(f"{path}: nested deeper than {_MAX_DEPTH} levels")
-    if value is None or isinstance(value, bool):
+def _where(path: tuple[Any, ...]) -> str:
+    """``details.a[0].b`` for the lazily built path ``(((("details",), "a"), 0), "b")``."""
+    parts: list[str] = []
+    while len(path) == 2:
+        path, part = path
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return str(path[0]) + "".join(reversed(parts))
+
+
+def _plain(value: Any, path: tuple[Any, ...], depth: int) -> Any:
+    """``value`` as plain JSON types, or :class:`AuditRecordError` naming the first bad path.
+
+    Exact built-in types take the fast path; subclasses, enums and other mappings and
+    sequences are converted; anything else is refused.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return value
+    if kind is int:
+        if not -_MAX_INT <= value < _MAX_INT:
+            raise AuditRecordError(
+                f"{_where(path)}: integer {value} is outside the signed 64-bit range"
+            )
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise AuditRecordError(
+                f"{_where(path)}: got {value!r}; only finite numbers can be recorded"
+            )
+        return value
+    if depth >= _MAX_DEPTH:
+        raise AuditRecordError(f"{_where(path)}: nested deeper than {_MAX_DEPTH} levels")
+    if kind is dict or isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                if not isinstance(key, str):
+                    raise AuditRecordError(f"{_where(path)}: key {key!r} is not a string")
+                key = str(key.value if isinstance(key, enum.Enum) else key)
+            out[key] = _plain(item, (path, key), depth + 1)
+        return out
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return [_plain(item, (path, i), depth + 1) for i, item in enumerate(value)]
     if isinstance(value, enum.Enum):
         return _plain(value.value, path, depth)
     if isinstance(value, str):
         return str(value)
-    if isinstance(value, int):
-        if not -_MAX_INT <= value < _MAX_INT:
-            raise AuditRecordError(f"{path}: integer {value} is outside the signed 64-bit range")
-        return int(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise AuditRecordError(f"{path}: got {value!r}; only finite numbers can be recorded")
-        return float(value)
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise AuditRecordError(f"{path}: key {key!r} is not a string")
-            out[key] = _plain(item, f"{path}.{key}", depth + 1)
-        return out
-    if isinstance(value, list | tuple):
-        return [_plain(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int | float):
+        return _plain(int(value) if isinstance(value, int) else float(value), path, depth)
     if isinstance(value, datetime):
         raise AuditRecordError(
-            f"{path}: got a datetime; record it as text (format_ts or isoformat)"
+            f"{_where(path)}: got a datetime; record it as text (format_ts or isoformat)"
         )
     raise AuditRecordError(
-        f"{path}: got {type(value).__name__}; expected JSON values "
+        f"{_where(path)}: got {type(value).__name__}; expected JSON values "
         "(str, int, float, bool, None, list, dict)"
     )
 
@@ -269,7 +299,7 @@ class Draft:
             raise AuditRecordError(
                 f"audit record field 'details': got {type(details).__name__}, expected a dict"
             )
-        plain = _plain(dict(details or {}), "details", 0)
+        plain = _plain(dict(details or {}), ("details",), 0)
         size = len(canonical_json(plain))
         if size > _MAX_DETAILS_BYTES:
             raise AuditRecordError(

@@ -15,8 +15,8 @@ what this process left them; otherwise the last line is read back.
 **Durable before return, with group commit.** After its write, an appender needs the file on
 disk up to the end of its line. It takes the sync lock (``flock`` on ``ledger.sync``); if another
 appender already synced past its line while it waited, it returns at once; otherwise it reads
-the current end of complete writes (under the write lock), calls ``fdatasync`` once for
-everything written so far by every process, and publishes that offset. Concurrent appenders
+the current size of the file, calls ``fdatasync`` once for everything written so far by every
+process, and publishes that offset. Concurrent appenders
 thus share one ``fdatasync``: throughput grows with the number of writers instead of being
 capped by one disk flush per record. The published offset is tagged with the boot id and the
 file's inode, so it is never trusted after a reboot (the page cache is gone) or a file swap.
@@ -124,7 +124,9 @@ class LocalStore:
             self._tail = None
 
     # --- append ---------------------------------------------------------------------------
-    def append(self, draft: Draft, *, now: datetime | None = None) -> tuple[int, str, str, str]:
+    def append(
+        self, draft: Draft, *, now: datetime | None = None
+    ) -> tuple[int, datetime, str, str]:
         """Write ``draft`` as the next record; durable on return.
 
         Returns (seq, ts, prev_hash, hash) of the record written.
@@ -138,15 +140,15 @@ class LocalStore:
                 if tail is None or tail.size != st.st_size or tail.ino != st.st_ino:
                     tail = self._read_tail(fd, st.st_size, st.st_ino)
                 seq = tail.seq + 1
-                ts = format_ts(now or datetime.now(UTC))
-                line, digest = draft.seal(seq=seq, ts=ts, prev_hash=tail.hash)
+                moment = now or datetime.now(UTC)
+                line, digest = draft.seal(seq=seq, ts=format_ts(moment), prev_hash=tail.hash)
                 self._write_all(fd, line, tail.size)
                 end = tail.size + len(line)
                 self._tail = Tail(end, tail.ino, seq, digest)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         self._make_durable(tail.ino, end)
-        return seq, ts, tail.hash, digest
+        return seq, moment, tail.hash, digest
 
     def _write_all(self, fd: int, line: bytes, size: int) -> None:
         try:
@@ -173,13 +175,12 @@ class LocalStore:
             fd = self._fd
             fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
             try:
-                with self._mutex:  # flock is per open file: keep our own threads out too
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                    try:
-                        size = os.fstat(fd).st_size
-                        complete = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
-                    finally:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
+                # Every byte below the current size belongs to a write that finished, or to
+                # the one in progress (whose writer ends past ``size`` and syncs for itself):
+                # writes are serialised, so no lock is needed to read it. Publish it only at
+                # a record boundary, so a crashed writer's partial tail is never claimed.
+                size = os.fstat(fd).st_size
+                complete = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
                 shared = self._read_sync(ino)
                 if end <= shared <= size:
                     self._durable = (ino, shared)
