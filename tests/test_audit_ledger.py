@@ -173,3 +173,48 @@ def test_from_settings_uses_steward_home(settings) -> None:
     assert ledger.directory == settings.ledger_dir
     assert ledger.key_path == settings.audit_key_path
     assert ledger.segment_max_records == settings.audit_segment_max_records
+
+
+def test_public_api_is_pinned() -> None:
+    import modelsteward.audit as audit
+
+    assert sorted(audit.__all__) == [
+        "AuditAction",
+        "Checkpoint",
+        "GENESIS_HASH",
+        "Ledger",
+        "Record",
+        "Role",
+        "SealReport",
+        "VerifyReport",
+        "canonical_json",
+    ]
+    assert {a.value for a in AuditAction} >= {
+        "model.registered",
+        "approval.granted",
+        "approval.rejected",
+        "model.promoted",
+        "quality.checked",
+        "drift.evaluated",
+        "alert.sent",
+        "model.disabled",
+        "model.enabled",
+        "access.refused",
+        "report.generated",
+        "ledger.sealed",
+    }
+    assert [r.value for r in Role] == ["owner", "guardian", "operator", "system", "pagerduty"]
+
+
+def test_verify_report_speaks_both_dialects(ledger: Ledger) -> None:
+    _fill(ledger)
+    report = ledger.verify()
+    assert report.raise_for_status() is report
+    assert report.summary() == {
+        "ok": True,
+        "records": 3,
+        "last_seq": 3,
+        "last_hash": report.last_hash,
+        "checkpoints_verified": 0,
+        "segments_verified": 0,
+    }

@@ -17,16 +17,24 @@ This package never imports Prefect, MLflow or pandas: serving apps and the HTTP 
     ledger = Ledger.from_settings(load_settings())
     ledger.append(action=AuditAction.MODEL_DISABLED, actor="ana@example.com",
                   role="guardian", model="fraud-detector", details={"reason": "drift"})
+    for record in ledger.records(model="fraud-detector", since="2026-01-01"): ...
+    ledger.verify().raise_if_broken()           # LedgerIntegrityError names seq and reason
+    ledger.seal(LockedBucket.from_settings(settings).ensure())
 """
 
 from modelsteward.audit.ledger import Ledger
 from modelsteward.audit.records import GENESIS_HASH, AuditAction, Record, Role, canonical_json
+from modelsteward.audit.seal import Checkpoint, SealReport
+from modelsteward.audit.verify import VerifyReport
 
 __all__ = [
     "GENESIS_HASH",
     "AuditAction",
+    "Checkpoint",
     "Ledger",
     "Record",
     "Role",
+    "SealReport",
+    "VerifyReport",
     "canonical_json",
 ]

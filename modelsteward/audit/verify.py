@@ -117,10 +117,24 @@ class VerifyReport:
         )
 
     def raise_if_broken(self) -> VerifyReport:
+        """Raise :class:`LedgerIntegrityError` (first bad seq, reason) unless intact."""
         error = self.error
         if error is not None:
             raise error
         return self
+
+    raise_for_status = raise_if_broken
+
+    def summary(self) -> dict[str, Any]:
+        """The short form a report quotes: verdict, size, last seq and hash, what was checked."""
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "checkpoints_verified": self.checkpoints,
+            "segments_verified": self.segments,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         problem = self.first_problem
