@@ -134,6 +134,13 @@ class StewardSettings(BaseSettings):
         description="First retry delay of a failed alert delivery; doubles per attempt (max 1 h).",
     )
 
+    # --- monitoring -----------------------------------------------------------------------
+    pushgateway_url: str | None = Field(
+        default=None,
+        description="Prometheus Pushgateway (e.g. http://127.0.0.1:9091) that evaluate-model "
+        "pushes its metrics to; unset: no push, metrics stay in the process registry.",
+    )
+
     # --- HTTP service ---------------------------------------------------------------------
     service_host: str = Field(default="127.0.0.1", description="Bind address of steward serve.")
     service_port: int = Field(default=8484, ge=1, le=65535, description="Port of steward serve.")
