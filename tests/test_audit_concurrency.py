@@ -112,3 +112,26 @@ def test_kill_9_during_an_append_leaves_a_ledger_that_verifies(
     assert ("ledger_partial_record_discarded" in caplog.text) == (mode == "torn")
     final = ledger.verify()
     assert final.ok and final.records == survivors + 1 and not final.warnings
+
+
+def test_a_forked_child_reopens_the_ledger_and_keeps_the_chain(tmp_path: Path) -> None:
+    import os
+
+    ledger = Ledger(tmp_path / "ledger")
+    ledger.append(action="model.enabled", actor="parent", role="guardian")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0
+        try:
+            for _ in range(3):
+                ledger.append(action="model.enabled", actor="child", role="guardian")
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    last = ledger.append(action="model.enabled", actor="parent", role="guardian")
+    assert last.seq == 5
+    assert [r.actor for r in ledger.records()] == ["parent", "child", "child", "child", "parent"]
+    assert ledger.verify().ok
+    assert ledger.last() == last

@@ -162,10 +162,8 @@ class Ledger:
 
     def last(self) -> Record | None:
         """The last complete record, or None for an empty ledger."""
-        last: bytes | None = None
-        for _, line in self.store.lines():
-            last = line
-        return None if last is None else Record.from_line(last)
+        line = self.store.last_line()
+        return None if line is None else Record.from_line(line)
 
     def export(self, out: IO[bytes]) -> int:
         """Write the stored lines, byte for byte, as JSON Lines; returns the record count."""

@@ -34,6 +34,7 @@ import logging
 import os
 import struct
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,31 @@ def _boot_id() -> bytes:
 
 
 _BOOT_ID = _boot_id()
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the data itself is synced
+    finally:
+        os.close(fd)
+
+
+_OPEN_STORES: weakref.WeakSet[LocalStore] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for store in list(_OPEN_STORES):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class Tail:
@@ -100,7 +126,10 @@ class LocalStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
             try:
+                created = not self.path.exists()
                 self._fd = os.open(self.path, flags, 0o600)
+                if created:  # make the new file's name durable too
+                    _fsync_directory(self.directory)
                 self._sync_fd = os.open(
                     self.sync_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
                 )
@@ -112,7 +141,15 @@ class LocalStore:
             self._pid = os.getpid()
             self._tail = None
             self._durable = (0, 0)
+            _OPEN_STORES.add(self)
         return self._fd
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts with fresh locks and reopens its files on first use."""
+        self._mutex = threading.Lock()
+        self._sync_mutex = threading.Lock()
+        self._pid = -1
+        self._tail = None
 
     def close(self) -> None:
         with self._sync_mutex, self._mutex:
@@ -272,15 +309,19 @@ class LocalStore:
         os.ftruncate(fd, end)
         os.fsync(fd)
 
-    def tail(self) -> tuple[int, str]:
-        """(last seq, last hash) of the complete records, without changing anything."""
-        last: bytes | None = None
-        for _, line in self.lines():
-            last = line
-        if last is None:
-            return 0, GENESIS_HASH
-        data = orjson.loads(last)
-        return int(data["seq"]), str(data["hash"])
+    def last_line(self) -> bytes | None:
+        """The last complete line (without newline), read from the end of the file."""
+        try:
+            with open(self.path, "rb") as handle:
+                fd = handle.fileno()
+                size = os.fstat(fd).st_size
+                end = self._last_newline(fd, size) + 1
+                if end == 0:
+                    return None
+                start = self._last_newline(fd, end - 1) + 1
+                return os.pread(fd, end - 1 - start, start)
+        except FileNotFoundError:
+            return None
 
     # --- read -----------------------------------------------------------------------------
     def lines(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
