@@ -62,9 +62,19 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from modelsteward.cli import alerts, audit, config, demo, killswitch, onboard, policy
+    from modelsteward.cli import (
+        alerts,
+        audit,
+        config,
+        demo,
+        killswitch,
+        onboard,
+        policy,
+        report,
+        up,
+    )
 
-    for module in (alerts, audit, config, demo, killswitch, onboard, policy):
+    for module in (alerts, audit, config, demo, killswitch, onboard, policy, report, up):
         module.register(cli)
 
 
