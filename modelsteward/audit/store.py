@@ -21,6 +21,10 @@ thus share one ``fdatasync``: throughput grows with the number of writers instea
 capped by one disk flush per record. The published offset is tagged with the boot id and the
 file's inode, so it is never trusted after a reboot (the page cache is gone) or a file swap.
 
+**Space ahead.** The file's next few MB are allocated with ``fallocate(KEEP_SIZE)`` (the size,
+and so the JSON Lines content, is unchanged), so an append does not make ``fdatasync`` allocate
+blocks too.
+
 **Crash safety.** A writer killed in the middle of its ``write`` leaves a last line without
 ``\\n``. The next appender (under the lock) detects it, copies it to ``discarded.jsonl``, cuts it
 off, logs a warning and chains onto the last complete record: a partial record is never merged.
@@ -33,11 +37,13 @@ import fcntl
 import logging
 import os
 import struct
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -79,6 +85,42 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+_RESERVE_BYTES = 4 << 20
+_FALLOC_FL_KEEP_SIZE = 1
+
+
+def _load_fallocate() -> Any:
+    """glibc's ``fallocate(2)`` (os has no flags argument), or None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function = libc.fallocate
+        function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        function.restype = ctypes.c_int
+        return function
+    except (OSError, AttributeError):
+        return None
+
+
+_FALLOCATE = _load_fallocate()
+
+
+def _reserve(fd: int, offset: int, length: int) -> int:
+    """Allocate disk blocks for the next ``length`` bytes without changing the file size.
+
+    Appends into allocated blocks spare ``fdatasync`` the block allocation, a good part of
+    its metadata work. Returns the offset to try again from; a filesystem that cannot
+    reserve (or a platform without ``fallocate``) only costs speed, never correctness.
+    """
+    if _FALLOCATE is not None:
+        _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, offset, length)
+    return offset + length
+
+
 _OPEN_STORES: weakref.WeakSet[LocalStore] = weakref.WeakSet()
 
 
@@ -118,6 +160,7 @@ class LocalStore:
         self._sync_fd = -1
         self._tail: Tail | None = None
         self._durable = (0, 0)  # (inode, offset) known durable by this process
+        self._reserved = 0  # disk space allocated ahead of the end (size unchanged)
 
     # --- files ----------------------------------------------------------------------------
     def _open(self) -> int:
@@ -141,6 +184,7 @@ class LocalStore:
             self._pid = os.getpid()
             self._tail = None
             self._durable = (0, 0)
+            self._reserved = 0
             _OPEN_STORES.add(self)
         return self._fd
 
@@ -179,8 +223,10 @@ class LocalStore:
                 seq = tail.seq + 1
                 moment = now or datetime.now(UTC)
                 line, digest = draft.seal(seq=seq, ts=format_ts(moment), prev_hash=tail.hash)
-                self._write_all(fd, line, tail.size)
                 end = tail.size + len(line)
+                if end > self._reserved:
+                    self._reserved = _reserve(fd, tail.size, _RESERVE_BYTES)
+                self._write_all(fd, line, tail.size)
                 self._tail = Tail(end, tail.ino, seq, digest)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
