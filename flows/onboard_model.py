@@ -624,6 +624,18 @@ def _answer_in_background(
             stop.wait(0.2)
 
 
+def _ensure_api() -> None:
+    """Reach the Prefect API once from this thread before another thread does.
+
+    Without ``PREFECT_API_URL`` Prefect starts a temporary server on first use; two threads
+    racing to the first use would start two (one left orphaned) or fail.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.api_healthcheck()
+
+
 def run_onboarding(
     request: OnboardRequest,
     *,
@@ -642,6 +654,7 @@ def run_onboarding(
     errors: list[BaseException] = []
     thread = None
     if decisions:
+        _ensure_api()
         context = contextvars.copy_context()  # the Prefect API settings of this thread
         thread = threading.Thread(
             target=context.run,

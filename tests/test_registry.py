@@ -139,3 +139,24 @@ def test_unknown_model_and_unreachable_server(registry: ModelRegistry) -> None:
             down.model_tags("x")
     finally:
         os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+
+
+def test_logged_model_uris(registry: ModelRegistry, tmp_path: Path) -> None:
+    """MLflow 3 logged models: runs:/<run>/<name> resolves to models:/m-..., both download."""
+    import mlflow
+    import mlflow.sklearn
+
+    from modelsteward.samples import fraud_frame, pip_requirements, train_fraud_model
+
+    experiment = registry.ensure_experiment("model-steward")
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = mlflow.sklearn.log_model(
+            train_fraud_model(fraud_frame(300)), name="model", pip_requirements=pip_requirements()
+        )
+    by_run = registry.register_version(NAME, f"runs:/{run.info.run_id}/model")
+    assert by_run.source == info.model_uri
+    by_id = registry.register_version("fraud-copy", info.model_uri)
+    assert by_id.run_id == run.info.run_id
+    downloaded = registry.download(info.model_uri, tmp_path / "dl")
+    assert (downloaded / "MLmodel").is_file()
