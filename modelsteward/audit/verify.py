@@ -161,65 +161,86 @@ class _Scan:
     at: dict[int, tuple[int, str]] = field(default_factory=dict)  # seq -> (end offset, hash)
 
 
+def _blocks(path: Path, start: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(offset of the first line, complete lines) of bytes [start, end), about 1 MB a block."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        offset = start
+        rest = b""
+        while offset + len(rest) < end:
+            chunk = handle.read(min(1 << 20, end - offset - len(rest)))
+            if not chunk:
+                return
+            data = rest + chunk if rest else chunk
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            if lines:
+                yield offset, lines
+                offset += len(data) - len(rest)
+
+
+def _lines_between(path: Path, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of the complete lines in bytes [start, end) of ``path``."""
+    for offset, lines in _blocks(path, start, end):
+        for line in lines:
+            yield offset, line
+            offset += len(line) + 1
+
+
 def _run(
-    iterator: Iterator[tuple[int, bytes]],
+    blocks: Iterator[tuple[int, list[bytes]]],
     expected: int,
     prev: bytes,
     want: set[int],
     at: dict[int, tuple[int, str]],
     strict: bool = False,
-) -> tuple[int, bytes, bytes | None, tuple[int, bytes] | None]:
-    """The hot loop: (next expected seq, last hash, the hash before it, first bad line).
+) -> tuple[int, bytes, bytes | None, list[tuple[int, bytes]] | None]:
+    """The hot loop: (next expected seq, last hash, the hash before it, lines from the first
+    bad one to the end of its block, or None).
 
     Always: the line ends with the hash suffix, its body hashes to it, and ``prev_hash`` and
-    ``seq`` (read at their fixed place in the canonical layout) continue the chain. With
-    ``strict``, also: the body is canonical JSON with exactly the record fields.
+    ``seq`` (at their place in the canonical layout) continue the chain. With ``strict``,
+    also: the body is canonical JSON with exactly the record fields.
     """
     sha256 = hashlib.sha256
-    loads = orjson.loads
-    dumps = orjson.dumps
-    sort = orjson.OPT_SORT_KEYS
-    fields = _FIELDS
     suffix = _SUFFIX
     before_prev: bytes | None = None
-    for offset, line in iterator:
-        digest = line[-66:-2]
-        ok = line[-75:-66] == suffix and line[-2:] == b'"}'
-        if ok and sha256(line[:-75] + b"}").hexdigest().encode() == digest:
+    for base, lines in blocks:
+        pos = base
+        for line in lines:
+            n = len(line)
+            digest = sha256(line[:-75] + b"}").hexdigest().encode()
             # the last ',"prev_hash":"' is the top-level one: later values hold no '"'
-            i = line.rfind(b',"prev_hash":"')
-            j = line.find(b',"seq":', i + 78)
-            k = line.find(b",", j + 7)
-            seq_text = line[j + 7 : k]
-            ok = (
-                i > 0
-                and line[i + 14 : i + 78] == prev
-                and line[i + 78 : i + 80] == b'",'
-                and seq_text.isdigit()
-                and int(seq_text) == expected
-            )
-            if ok and strict:
-                body = line[:-75] + b"}"
-                try:
-                    data = loads(body)
-                except orjson.JSONDecodeError:
-                    data = None
-                ok = (
-                    type(data) is dict
-                    and data.keys() == fields
-                    and data["seq"] == expected
-                    and dumps(data, option=sort) == body
-                )
-        else:
-            ok = False
-        if not ok:
-            return expected, prev, before_prev, (offset, line)
-        if expected in want:
-            at[expected] = (offset + len(line) + 1, digest.decode())
-        before_prev = prev
-        prev = digest
-        expected += 1
+            i = line.rfind(b',"prev_hash":"', 0, n - 75)
+            if not (
+                line.startswith(suffix, n - 75)
+                and line.endswith(b'"}')
+                and line.startswith(digest, n - 66)
+                and i > 0
+                and line.startswith(prev, i + 14)
+                and line.startswith(b'",', i + 78)
+                and line.find(b',"seq":%d,' % expected, i + 80, n - 75) > 0
+                and (not strict or check_line(line) is not None)
+            ):
+                return expected, prev, before_prev, _from(base, lines, pos)
+            if expected in want:
+                at[expected] = (pos + n + 1, digest.decode())
+            before_prev = prev
+            prev = digest
+            expected += 1
+            pos += n + 1
     return expected, prev, before_prev, None
+
+
+def _from(base: int, lines: list[bytes], pos: int) -> list[tuple[int, bytes]]:
+    """(offset, line) of the lines of a block from the one at byte ``pos`` on."""
+    out: list[tuple[int, bytes]] = []
+    offset = base
+    for line in lines:
+        if offset >= pos:
+            out.append((offset, line))
+        offset += len(line) + 1
+    return out
 
 
 def verify_lines(
@@ -229,35 +250,21 @@ def verify_lines(
 
     ``wanted`` seqs get their (end offset, hash) recorded, for the checkpoint checks.
     """
+    return _verify_blocks(((offset, [line]) for offset, line in lines), set(wanted), strict)
+
+
+def _verify_blocks(
+    blocks: Iterator[tuple[int, list[bytes]]], want: set[int], strict: bool
+) -> _Scan:
     scan = _Scan()
-    iterator = iter(lines)
-    expected, prev, before_prev, bad = _run(
-        iterator, 1, GENESIS_HASH.encode(), set(wanted), scan.at, strict
-    )
+    expected, prev, before_prev, bad = _run(blocks, 1, GENESIS_HASH.encode(), want, scan.at, strict)
     scan.records = expected - 1
     scan.last_hash = prev.decode()
     if bad is not None:
-        rest = [bad, *iterator]
+        rest = bad + [item for offset, lines in blocks for item in _from(offset, lines, offset)]
         grandparent = before_prev.decode() if before_prev is not None else None
         scan.problem = _classify(rest, expected, prev.decode(), grandparent)
     return scan
-
-
-def _lines_between(path: Path, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, line) of the complete lines in bytes [start, end) of ``path``."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        offset = start
-        rest = b""
-        while offset + len(rest) < end:
-            chunk = handle.read(min(1 << 20, end - offset - len(rest)))
-            if not chunk:
-                break
-            pieces = (rest + chunk).split(b"\n")
-            rest = pieces.pop()
-            for piece in pieces:
-                yield offset, piece
-                offset += len(piece) + 1
 
 
 def _verify_chunk(
@@ -268,15 +275,15 @@ def _verify_chunk(
     Returns (first seq, its prev_hash, next expected seq, last hash, ok, wanted hashes).
     """
     at: dict[int, tuple[int, str]] = {}
-    iterator = _lines_between(Path(path), start, end)
+    blocks = _blocks(Path(path), start, end)
     try:
-        offset, first = next(iterator)
-        head = orjson.loads(first[:-75] + b"}")
+        base, lines = next(blocks)
+        head = orjson.loads(lines[0][:-75] + b"}")
         seq, prev = int(head["seq"]), str(head["prev_hash"])
-    except (StopIteration, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (StopIteration, IndexError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return 0, "", 0, "", False, at
     expected, last, _, bad = _run(
-        itertools.chain([(offset, first)], iterator), seq, prev.encode(), want, at, strict
+        itertools.chain([(base, lines)], blocks), seq, prev.encode(), want, at, strict
     )
     return seq, prev, expected, last.decode(), bad is None, at
 
@@ -300,7 +307,7 @@ def verify_file(
         return _Scan()
     count = workers if workers is not None else min(os.cpu_count() or 1, 4)
     if count <= 1 or size < PARALLEL_MIN_BYTES:
-        return verify_lines(_lines_between(path, 0, size), wanted=want, strict=strict)
+        return _verify_blocks(_blocks(path, 0, size), want, strict)
     bounds = [0]
     with open(path, "rb") as handle:
         for i in range(1, count):
@@ -320,12 +327,12 @@ def verify_file(
             results = [first, *(future.result() for future in futures)]
     except (OSError, RuntimeError, BrokenProcessPool) as err:
         log.warning("event=ledger_parallel_verify_failed error=%s fallback=sequential", err)
-        return verify_lines(_lines_between(path, 0, size), wanted=want, strict=strict)
+        return _verify_blocks(_blocks(path, 0, size), want, strict)
     joined = results[0][0] == 1 and results[0][1] == GENESIS_HASH
     for before, after in itertools.pairwise(results):
         joined = joined and before[4] and after[0] == before[2] and after[1] == before[3]
     if not (joined and results[-1][4]):
-        return verify_lines(_lines_between(path, 0, size), wanted=want, strict=strict)
+        return _verify_blocks(_blocks(path, 0, size), want, strict)
     scan = _Scan(records=results[-1][2] - 1, last_hash=results[-1][3])
     for result in results:
         scan.at.update(result[5])
