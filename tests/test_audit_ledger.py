@@ -69,6 +69,11 @@ def test_records_filter_by_model_action_actor_and_time(ledger: Ledger) -> None:
     later = (third.ts + timedelta(seconds=1)).isoformat()
     assert list(ledger.records(since=later)) == []
     assert [r.seq for r in ledger.records(since="2000-01-01", until=later)] == [1, 2, 3]
+    today = second.ts.date()
+    assert [r.seq for r in ledger.records(since=today)] == [1, 2, 3]
+    assert list(ledger.records(until=today)) == []
+    with pytest.raises(ValueError, match="since: got 'yesterday'"):
+        list(ledger.records(since="yesterday"))
 
 
 def test_a_detail_named_like_a_field_does_not_fool_the_filter(ledger: Ledger) -> None:

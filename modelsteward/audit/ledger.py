@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -24,9 +24,11 @@ __all__ = ["Ledger"]
 log = logging.getLogger(__name__)
 
 
-def _as_ts(value: datetime | str | None, name: str) -> str | None:
+def _as_ts(value: datetime | date | str | None, name: str) -> str | None:
     if value is None:
         return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time.min, tzinfo=UTC)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -122,8 +124,8 @@ class Ledger:
         model: str | None = None,
         action: AuditAction | str | None = None,
         actor: str | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
+        since: datetime | date | str | None = None,
+        until: datetime | date | str | None = None,
     ) -> Iterator[Record]:
         """Records in chain order, filtered; ``since`` is inclusive, ``until`` exclusive.
 

@@ -247,20 +247,24 @@ class Sealer:
         with self._lock():
             previous = read_local_checkpoints(self.directory)
             last = previous[-1] if previous else None
-            pending = self._pending(last)
             key = load_or_create_key(self.ledger.key_path)
             self._publish_key(bucket, key.public_key())
             max_records = self.ledger.segment_max_records
             max_age = self.ledger.segment_max_age_seconds
-            while pending:
-                chunk = pending[:max_records]
+            chunk: list[tuple[int, bytes, int, str, str]] = []
+            for record in self._pending(last):  # one segment in memory at a time
+                chunk.append(record)
+                if len(chunk) == max_records:
+                    last = self._seal_chunk(bucket, key, chunk, last, now)
+                    report.checkpoints.append(last)
+                    chunk = []
+            if chunk:
                 age = (now - parse_ts(chunk[0][3])).total_seconds()
-                if len(chunk) < max_records and not force and age < max_age:
-                    break
-                last = self._seal_chunk(bucket, key, chunk, last, now)
-                report.checkpoints.append(last)
-                pending = pending[len(chunk) :]
-            report.pending_records = len(pending)
+                if force or age >= max_age:
+                    last = self._seal_chunk(bucket, key, chunk, last, now)
+                    report.checkpoints.append(last)
+                    chunk = []
+            report.pending_records = len(chunk)
             report.sealed_through = last.last_seq if last else 0
         if report.checkpoints:
             self.ledger.append(
@@ -275,12 +279,11 @@ class Sealer:
             )
         return report
 
-    def _pending(self, last: Checkpoint | None) -> list[tuple[int, bytes, int, str, str]]:
+    def _pending(self, last: Checkpoint | None) -> Iterator[tuple[int, bytes, int, str, str]]:
         """(offset, line, seq, ts, hash) of each record after the last checkpoint, checked."""
         start = last.end_offset if last else 0
         seq = last.last_seq if last else 0
         prev = last.last_hash if last else GENESIS_HASH
-        pending: list[tuple[int, bytes, int, str, str]] = []
         for offset, line in self.ledger.store.lines(start):
             info = check_line(line)  # strict: only canonical, well-formed records are sealed
             if info is None or info[0] != seq + 1 or info[1] != prev:
@@ -290,10 +293,8 @@ class Sealer:
                     seq=seq + 1,
                     reason="changed",
                 )
-            data = orjson.loads(line)
-            seq, prev = data["seq"], data["hash"]
-            pending.append((offset, line, seq, data["ts"], prev))
-        return pending
+            seq, prev = info[0], info[2]
+            yield offset, line, seq, orjson.loads(line)["ts"], prev
 
     def _publish_key(self, bucket: LockedBucket, public_key: Ed25519PublicKey) -> None:
         from cryptography.hazmat.primitives import serialization
