@@ -1,0 +1,1 @@
+"""The ``reenable-model`` flow: Guardian approval, re-verify, restore alias, switch on (in progress)."""

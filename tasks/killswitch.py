@@ -1,0 +1,1 @@
+"""Prefect tasks around the kill-switch store and the kill event (in progress)."""
