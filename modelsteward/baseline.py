@@ -328,6 +328,9 @@ def record_baseline(
     run_id = _log_run(registry, settings, baseline, directory)
     baseline = Baseline(**{**baseline.to_dict(), "run_id": run_id})
     (directory / "baseline.json").write_text(json.dumps(baseline.to_dict(), indent=2))
+    with registry._errors(f"logging the baseline of {policy.model} v{version}"):
+        registry.client.log_artifact(run_id, str(directory / "baseline.json"), "baseline")
+        registry.client.set_terminated(run_id)
     tags = {f"{TAG_PREFIX}baseline.{name}": f"{value:.6f}" for name, value in metrics.items()}
     tags[f"{TAG_PREFIX}baseline_run_id"] = run_id
     tags[f"{TAG_PREFIX}baseline_rows"] = str(baseline.rows)
@@ -361,6 +364,6 @@ def _log_run(
         registry.client.log_param(run_id, "reference_sha256", baseline.reference_sha256)
         for name, value in baseline.metrics.items():
             registry.client.log_metric(run_id, name, value)
-        registry.client.log_artifacts(run_id, str(directory), "baseline")
-        registry.client.set_terminated(run_id)
+        for name in ("reference.csv", "statistics.json"):
+            registry.client.log_artifact(run_id, str(directory / name), "baseline")
     return run_id

@@ -271,3 +271,16 @@ def test_invalid_policy_fails_and_is_audited(env: dict[str, Any], tmp_path: Path
     with Ledger.from_settings(env["settings"]) as ledger:
         failed = list(ledger.records(action="onboarding.failed"))
     assert failed[0].details["step"] == "validate-policy"
+
+
+def test_missing_reference_data_stops_before_approval(env: dict[str, Any], tmp_path: Path) -> None:
+    from flows.onboard_model import run_onboarding
+    from modelsteward.errors import DataError
+
+    policy = policy_copy(tmp_path / "noref", reference=tmp_path / "gone.csv")
+    with pytest.raises(DataError, match=r"gone\.csv .* does not exist"):
+        run_onboarding(_request(env, policy_path=str(policy)), decisions=[_decision(GUARDIAN)])
+    failed = _records(env["settings"], "onboarding.failed")
+    assert failed[0].details["step"] == "baseline"
+    assert "approval.requested" not in _actions(env["settings"])
+    assert _serving(env["settings"]) == (None, None)

@@ -145,11 +145,13 @@ def test_logged_model_uris(registry: ModelRegistry, tmp_path: Path) -> None:
     """MLflow 3 logged models: runs:/<run>/<name> resolves to models:/m-..., both download."""
     import mlflow
     import mlflow.sklearn
+    from mlflow.tracking._tracking_service import utils as tracking_utils
 
     from modelsteward.samples import fraud_frame, pip_requirements, train_fraud_model
 
     experiment = registry.ensure_experiment("model-steward")
-    mlflow.set_tracking_uri(registry.tracking_uri)
+    # the fluent API reads MLFLOW_TRACKING_URI, which the steward_home fixture points at ours
+    assert tracking_utils.get_tracking_uri() == registry.tracking_uri
     with mlflow.start_run(experiment_id=experiment) as run:
         info = mlflow.sklearn.log_model(
             train_fraud_model(fraud_frame(300)), name="model", pip_requirements=pip_requirements()
