@@ -294,6 +294,18 @@ class Guard:
             self._changed.notify_all()
         log.debug("event=guard_applied revision=%d models=%d", applied, len(states))
 
+    def _apply(self, revision: int, changed: Mapping[str, SwitchState]) -> None:
+        """Apply the changes a store pushed (or listed) since the applied revision."""
+        states = {**self._states, **changed}
+        entries = dict(self._entries)
+        for model, state in changed.items():
+            entries[model] = _entry(state, self._rules.get(model, self._default_rule))
+        self._entries = entries
+        self._states = states
+        with self._changed:
+            self._applied_revision = max(revision, self._applied_revision)
+            self._changed.notify_all()
+
     def wait_for_revision(self, revision: int, timeout_seconds: float) -> bool:
         """Block until the applied revision reaches ``revision``; False on timeout."""
         with self._changed:
@@ -317,11 +329,13 @@ class Guard:
         while not self._stop.is_set():
             started = self._clock()
             try:
-                revision = self._store.wait_for_change(
+                revision, changed = self._store.wait_for_changes(
                     self._applied_revision, self._refresh_seconds
                 )
-                if revision != self._applied_revision:
+                if changed is None:
                     self._load(revision)
+                elif revision != self._applied_revision:
+                    self._apply(revision, changed)
                 self._verified_at = started
             except Exception as err:  # keep the last good table; staleness decides
                 if not self._failing:

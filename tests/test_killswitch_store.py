@@ -212,3 +212,65 @@ def test_sqlite_state_survives_reopen_in_wal_mode(tmp_path: Path) -> None:
 
         mode = sqlite3.connect(tmp_path / "k.db").execute("PRAGMA journal_mode").fetchone()[0]
         assert mode == "wal"
+
+
+def test_wait_for_changes_lists_exactly_what_changed(store: KillSwitchStore) -> None:
+    store.set_state("a", active=True, actor="x", role="guardian", reason="")
+    known = store.revision()
+    assert store.wait_for_changes(known, 0.0) == (known, {})
+    killed = store.set_state("a", active=False, actor="y", role="operator", reason="stop")
+    revision, changed = store.wait_for_changes(known, 30)
+    assert revision == killed.revision
+    # SQLite lists the rows; Redis may answer None (reload) when it saw no push yet
+    if changed is not None:
+        assert changed == {"a": killed}
+
+
+def test_redis_push_carries_the_change(redis_url: str, redis_prefix: str) -> None:
+    """A watcher already waiting receives the new state in the push itself."""
+    with (
+        open_store(f"{redis_url}?prefix={redis_prefix}") as watcher,
+        open_store(f"{redis_url}?prefix={redis_prefix}") as writer,
+    ):
+        assert watcher.wait_for_changes(0, 0.0) == (0, {})  # subscribed
+        result: list[object] = []
+        ready = threading.Event()
+
+        def wait() -> None:
+            ready.set()
+            result.append(watcher.wait_for_changes(0, 30))
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        ready.wait(30)
+        state = writer.set_state(
+            "fraud-detector", active=False, actor="pd", role="pagerduty", reason="r", version="7"
+        )
+        thread.join(30)
+        revision, changed = result[0]  # type: ignore[misc]
+        assert revision == state.revision == 1
+        assert changed in ({"fraud-detector": state}, None)
+
+
+def test_redis_push_payload_parses_to_the_state() -> None:
+    from modelsteward.killswitch._redis import _parse_push
+
+    payload = (
+        b'12|{"model":"m","active":false,"version":null,"actor":"a","role":"operator",'
+        b'"reason":"r","changed_at":"2026-11-25T21:00:00+00:00"}'
+    )
+    revision, state = _parse_push(payload)
+    assert revision == 12
+    assert state == SwitchState(
+        model="m",
+        active=False,
+        version=None,
+        actor="a",
+        role="operator",
+        reason="r",
+        changed_at=datetime(2026, 11, 25, 21, tzinfo=UTC),
+        revision=12,
+    )
+    assert _parse_push(b"13") == (13, None)
+    with pytest.raises(ValueError, match="invalid literal"):
+        _parse_push(b"not-a-revision|{}")

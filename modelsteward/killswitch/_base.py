@@ -133,6 +133,18 @@ class KillSwitchStore(abc.ABC):
         answered). Raises :class:`~modelsteward.errors.ExternalServiceError` when it does not.
         """
 
+    def wait_for_changes(
+        self, known_revision: int, timeout_seconds: float
+    ) -> tuple[int, dict[str, SwitchState] | None]:
+        """Like :meth:`wait_for_change`, and also the changes since ``known_revision``.
+
+        Returns ``(revision, changed)``: ``changed`` holds the current state of every model
+        changed after ``known_revision`` when the store can tell exactly (a watcher then applies
+        it without another round trip), or ``None``, meaning "reload everything".
+        """
+        revision = self.wait_for_change(known_revision, timeout_seconds)
+        return revision, ({} if revision == known_revision else None)
+
     @abc.abstractmethod
     def claim_once(self, key: str, *, ttl_seconds: float = 7 * 86400) -> bool:
         """Atomically mark ``key`` seen; True the first time, False while it is remembered.

@@ -15,6 +15,7 @@ the store keeps its client and the pub/sub object made from it for its whole lif
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -44,7 +45,7 @@ redis.call('HSET', KEYS[2], 'model', ARGV[1], 'active', ARGV[2], 'version', ARGV
            'actor', ARGV[4], 'role', ARGV[5], 'reason', ARGV[6], 'changed_at', ARGV[7],
            'revision', rev)
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('PUBLISH', ARGV[8], rev)
+redis.call('PUBLISH', ARGV[8], rev .. '|' .. ARGV[9])
 return rev
 """
 
@@ -76,6 +77,18 @@ def _decode(raw: Any) -> SwitchState:
     data: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
     data["active"] = data["active"] == "1"
     return SwitchState.from_dict(data)
+
+
+def _parse_push(data: bytes | str) -> tuple[int, SwitchState | None]:
+    """``b"<revision>|<state json>"`` (or a bare revision) -> (revision, state)."""
+    text = _text(data)
+    revision_text, _, payload = text.partition("|")
+    revision = int(revision_text)
+    if not payload:
+        return revision, None
+    fields = json.loads(payload)
+    fields["revision"] = revision
+    return revision, SwitchState.from_dict(fields)
 
 
 class RedisStore(KillSwitchStore):
@@ -137,6 +150,19 @@ class RedisStore(KillSwitchStore):
                         reason,
                         changed_at.isoformat(),
                         self.channel,
+                        # the pushed change itself: watchers apply it with no round trip
+                        json.dumps(
+                            {
+                                "model": model,
+                                "active": active,
+                                "version": version,
+                                "actor": actor,
+                                "role": role,
+                                "reason": reason,
+                                "changed_at": changed_at.isoformat(),
+                            },
+                            separators=(",", ":"),
+                        ),
                     ],
                 )
             )
@@ -205,22 +231,32 @@ class RedisStore(KillSwitchStore):
                 log.debug("event=pubsub_close_failed url=%s", self.url)
 
     def wait_for_change(self, known_revision: int, timeout_seconds: float) -> int:
+        return self.wait_for_changes(known_revision, timeout_seconds)[0]
+
+    def wait_for_changes(
+        self, known_revision: int, timeout_seconds: float
+    ) -> tuple[int, dict[str, SwitchState] | None]:
         try:
             pubsub = self._subscribed()  # subscribe first: no change slips in between
             current = self.revision()
             if current != known_revision:
-                return current
+                return current, None
             deadline = time.monotonic() + timeout_seconds
             while (remaining := deadline - time.monotonic()) > 0:
                 message = pubsub.get_message(timeout=remaining)
-                if message and message.get("type") == "message":
-                    pushed = int(message["data"])
-                    if pushed != known_revision:
-                        return max(pushed, self.revision())
-        except (redis.RedisError, ValueError) as err:
+                if not message or message.get("type") != "message":
+                    continue
+                pushed, state = _parse_push(message["data"])
+                if pushed <= known_revision:
+                    continue  # an old change, already applied
+                if pushed == known_revision + 1 and state is not None:
+                    return pushed, {state.model: state}  # exactly the next change
+                return max(pushed, self.revision()), None  # a gap: reload everything
+            current = self.revision()
+        except (redis.RedisError, ValueError, KeyError) as err:
             self._drop_pubsub()
             raise self._fail("wait_for_change", err) from err
-        return self.revision()
+        return current, ({} if current == known_revision else None)
 
     def claim_once(self, key: str, *, ttl_seconds: float = 7 * 86400) -> bool:
         try:

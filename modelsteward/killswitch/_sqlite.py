@@ -203,6 +203,43 @@ class SqliteStore(KillSwitchStore):
         except sqlite3.Error as err:
             raise self._fail("data_version", err) from err
 
+    def _changes_since(self, known_revision: int) -> tuple[int, dict[str, SwitchState]]:
+        """The global revision and every state written after ``known_revision``, in one query."""
+        try:
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT meta.value, {', '.join('s.' + c for c in _COLUMNS.split(', '))} "
+                    "FROM meta LEFT JOIN switch AS s ON s.revision > ? "
+                    "WHERE meta.key = 'revision'",
+                    (known_revision,),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as err:
+            raise self._fail("changes", err) from err
+        revision = int(rows[0][0])
+        changed = {row[1]: _row_to_state(row[1:]) for row in rows if row[1] is not None}
+        return revision, changed
+
+    def wait_for_changes(
+        self, known_revision: int, timeout_seconds: float
+    ) -> tuple[int, dict[str, SwitchState] | None]:
+        revision, changed = self._changes_since(known_revision)
+        if revision != known_revision:
+            return revision, changed
+        deadline = time.monotonic() + timeout_seconds
+        seen = self.data_version()
+        while time.monotonic() < deadline:
+            time.sleep(self.poll_interval_seconds)
+            version = self.data_version()
+            if version != seen:
+                seen = version
+                revision, changed = self._changes_since(known_revision)
+                if revision != known_revision:
+                    return revision, changed
+        return self._changes_since(known_revision)
+
     def wait_for_change(self, known_revision: int, timeout_seconds: float) -> int:
         current = self.revision()
         if current != known_revision:

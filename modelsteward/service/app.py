@@ -47,6 +47,7 @@ from modelsteward.service.runner import KillRunner, PrefectKillRunner
 from modelsteward.service.tokens import TokenInfo, TokenStore
 from modelsteward.service.webhooks import (
     MalformedWebhookError,
+    WebhookEvent,
     model_for,
     parse_event,
     service_map,
@@ -204,16 +205,26 @@ async def _pagerduty_webhook(ctx: ServiceContext, request: Request) -> Response:
     if not event.is_trigger:
         ctx.metrics.webhooks.labels("ignored", "202").inc()
         return JSONResponse({"status": "ignored", "event_type": event.event_type}, 202)
+    # One trip to the thread pool for all the blocking work of a kill.
+    status, payload, follow_up = await run_in_threadpool(_kill_for, ctx, event, webhook_id)
+    if follow_up is not None:
+        ctx.start_follow_up(follow_up)
+    return JSONResponse(payload, status)
+
+
+def _kill_for(
+    ctx: ServiceContext, event: WebhookEvent, webhook_id: str
+) -> tuple[int, dict[str, Any], KillRequest | None]:
+    """Map the incident to a model, claim the delivery, switch off, audit (blocking)."""
     model = model_for(event, ctx.services)
-    state = None
-    if model is not None:
-        state = await run_in_threadpool(ctx.store.get_state, model)
+    state = ctx.store.get_state(model) if model is not None else None
+    actor = f"pagerduty:{event.agent or 'unknown'}"
     if model is None or not ctx.known(model, state):
         ctx.metrics.webhooks.labels("unknown_model", "400").inc()
-        await _audit_quietly(
+        _audit_sync(
             ctx,
             action=WEBHOOK_RECEIVED,
-            actor=f"pagerduty:{event.agent or 'unknown'}",
+            actor=actor,
             role="pagerduty",
             model=None,
             details={
@@ -224,65 +235,68 @@ async def _pagerduty_webhook(ctx: ServiceContext, request: Request) -> Response:
                 "webhook_id": webhook_id,
             },
         )
-        return _error(
-            400,
+        message = (
             "no model for this incident: use an incident key steward:<model>:... or a "
-            "service id named in a policy (roles.*.pagerduty.service_id)",
-            incident_key=event.incident_key,
-            service_id=event.service_id,
+            "service id named in a policy (roles.*.pagerduty.service_id)"
         )
+        payload: dict[str, Any] = {
+            "error": message,
+            "incident_key": event.incident_key,
+            "service_id": event.service_id,
+        }
+        return 400, payload, None
     claim = f"pagerduty:{webhook_id or event.id or event.incident_id}"
-    if not await run_in_threadpool(ctx.store.claim_once, claim):
+    if not ctx.store.claim_once(claim):
         ctx.metrics.webhooks.labels("duplicate", "200").inc()
-        return JSONResponse({"status": "duplicate", "model": model}, 200)
+        return 200, {"status": "duplicate", "model": model}, None
     number = f"#{event.incident_number} " if event.incident_number is not None else ""
     reason = f"PagerDuty incident {number}{event.title or event.incident_id or ''}".strip()[:500]
-    actor = f"pagerduty:{event.agent or 'unknown'}"
     try:
-        new_state, changed = await run_in_threadpool(
-            lambda: disable_model(
-                ctx.store,
-                ctx.audit,
-                model=model,
-                actor=actor,
-                role="pagerduty",
-                reason=reason,
-                source="pagerduty",
-                details={
-                    "incident_id": event.incident_id,
-                    "incident_key": event.incident_key,
-                    "incident_url": event.html_url,
-                    "webhook_id": webhook_id,
-                    "event_id": event.id,
-                },
-            )
+        new_state, changed = disable_model(
+            ctx.store,
+            ctx.audit,
+            model=model,
+            actor=actor,
+            role="pagerduty",
+            reason=reason,
+            source="pagerduty",
+            details={
+                "incident_id": event.incident_id,
+                "incident_key": event.incident_key,
+                "incident_url": event.html_url,
+                "webhook_id": webhook_id,
+                "event_id": event.id,
+            },
         )
     except Exception:
-        await run_in_threadpool(ctx.store.release, claim)  # let PagerDuty's retry redo it
+        ctx.store.release(claim)  # let PagerDuty's retry redo it
         raise
     if changed:
         ctx.metrics.kills.labels("pagerduty").inc()
-    ctx.start_follow_up(
-        KillRequest(
-            model=model,
-            reason=reason,
-            actor=actor,
-            role="pagerduty",
-            source="pagerduty",
-            revision=new_state.revision,
-            idempotency_key=claim,
-        )
-    )
     ctx.metrics.webhooks.labels("disabled", "202").inc()
-    return JSONResponse(
-        {
-            "status": "disabled",
-            "model": model,
-            "revision": new_state.revision,
-            "already_disabled": not changed,
-        },
-        202,
+    follow_up = KillRequest(
+        model=model,
+        reason=reason,
+        actor=actor,
+        role="pagerduty",
+        source="pagerduty",
+        revision=new_state.revision,
+        idempotency_key=claim,
     )
+    payload = {
+        "status": "disabled",
+        "model": model,
+        "revision": new_state.revision,
+        "already_disabled": not changed,
+    }
+    return 202, payload, follow_up
+
+
+def _audit_sync(ctx: ServiceContext, **record: Any) -> None:
+    try:
+        ctx.audit(**record)
+    except Exception as err:
+        log.error("event=audit_failed action=%s error=%s", record.get("action"), err)
 
 
 # --------------------------------------------------------------------------- models
