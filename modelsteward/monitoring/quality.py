@@ -48,7 +48,7 @@ _INTS = [
     *("UInt8Dtype", "UInt16Dtype", "UInt32Dtype", "UInt64Dtype"),
 ]
 _BOOLS = ["bool", "BooleanDtype"]
-_TEXT = ["object", "StringDtype"]
+_TEXT = ["str", "object", "StringDtype"]  # "str": GE checks object columns value by value
 _DATETIMES = ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"]
 _ids = count()
 
@@ -185,7 +185,7 @@ def _validate(batch: Any, expectations: list[Any], result_format: str) -> Any:
     return batch.validate(suite, result_format=result_format)
 
 
-def _plain(outcome: Any, contract: DataContract) -> FailedExpectation:
+def _plain(outcome: Any, contract: DataContract, frame: pd.DataFrame) -> FailedExpectation:
     config = outcome.expectation_config
     kind = config.type
     kwargs = config.kwargs
@@ -198,7 +198,8 @@ def _plain(outcome: Any, contract: DataContract) -> FailedExpectation:
     count_, percent = result.get("unexpected_count"), result.get("unexpected_percent")
     sample = result.get("partial_unexpected_list") or []
     bad = f"{count_} value(s) ({percent:.2f}%)" if count_ is not None and percent else "values"
-    examples = f", e.g. {', '.join(repr(v) for v in sample[:5])}" if sample else ""
+    distinct = list(dict.fromkeys(repr(v) for v in sample))[:5]
+    examples = f", e.g. {', '.join(distinct)}" if distinct else ""
     if exception:
         message = f"{where}: {kind} could not be checked: {exception}"
     elif kind == "expect_table_row_count_to_be_between":
@@ -219,7 +220,8 @@ def _plain(outcome: Any, contract: DataContract) -> FailedExpectation:
         message = f"{where} is missing (the data contract requires it)"
     elif kind == "expect_column_values_to_be_in_type_list":
         wanted = spec.type if spec else kwargs.get("type_list")
-        message = f"{where}: expected type {wanted}, found {observed}"
+        observed = str(frame[column].dtype) if column in frame.columns else observed
+        message = f"{where}: expected type {wanted}, found dtype {observed}"
     elif kind == "expect_column_values_to_not_be_null":
         message = f"{where}: {bad} are null; the contract says it is not nullable"
     elif kind == "expect_column_proportion_of_non_null_values_to_be_between":
@@ -280,7 +282,7 @@ def check_quality(frame: pd.DataFrame, contract: DataContract) -> QualityResult:
             (r for r in detailed.results if not r.success),
             key=lambda r: order.get(r.expectation_config.meta.get("steward_id"), 0),
         )
-        failures = [_plain(r, contract) for r in results]
+        failures = [_plain(r, contract, frame) for r in results]
     quality = QualityResult(
         passed=not failures,
         rows=len(frame),
