@@ -223,3 +223,15 @@ def test_verify_report_speaks_both_dialects(ledger: Ledger) -> None:
         "checkpoints_verified": 0,
         "segments_verified": 0,
     }
+
+
+def test_a_deleted_ledger_file_is_not_appended_to_in_the_dark(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(ledger)
+    ledger.path.rename(ledger.path.with_suffix(".moved"))
+    with caplog.at_level("WARNING"):
+        record = ledger.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    assert "ledger_file_replaced" in caplog.text
+    assert record.seq == 1  # a new chain, which verify flags against any sealed checkpoint
+    assert [r.seq for r in ledger.records()] == [1]

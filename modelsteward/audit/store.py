@@ -33,6 +33,7 @@ Readers ignore an unterminated last line. A published sync offset never covers s
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -188,6 +189,27 @@ class LocalStore:
             _OPEN_STORES.add(self)
         return self._fd
 
+    def _still_linked(self, st: os.stat_result) -> bool:
+        """Is our open file still the one at ``self.path`` (not deleted, moved or replaced)?"""
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (current.st_ino, current.st_dev) == (st.st_ino, st.st_dev)
+
+    def _reopen(self) -> int:
+        """Reopen after the file at our path was deleted or replaced (caller holds the mutex)."""
+        log.warning(
+            "event=ledger_file_replaced path=%s action=reopen "
+            "hint=run_steward_audit_verify_against_the_sealed_checkpoints",
+            self.path,
+        )
+        for fd in (self._fd, self._sync_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._pid = -1
+        return self._open()
+
     def _after_fork_in_child(self) -> None:
         """A forked child starts with fresh locks and reopens its files on first use."""
         self._mutex = threading.Lock()
@@ -217,6 +239,11 @@ class LocalStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 st = os.fstat(fd)
+                if not self._still_linked(st):
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    fd = self._reopen()
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    st = os.fstat(fd)
                 tail = self._tail
                 if tail is None or tail.size != st.st_size or tail.ino != st.st_ino:
                     tail = self._read_tail(fd, st.st_size, st.st_ino)

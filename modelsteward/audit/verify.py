@@ -1,13 +1,17 @@
 """Verification: the chain, the signed checkpoints and the sealed segments.
 
-Checks, in one pass over the local file (orjson + hashlib, about a microsecond per record):
+Checks, in one pass over the local file (hashlib and byte searches, about a microsecond per
+record; large files are split across processes):
 
-1. every line ends with ``,"hash":"<64 hex>"}``, its body hashes to that value, is canonical
-   JSON with exactly the record fields, and has ``seq`` = previous + 1 and ``prev_hash`` =
-   the previous record's hash;
+1. every line ends with ``,"hash":"<64 hex>"}`` and its body hashes to that value, and its
+   ``prev_hash`` and ``seq`` (at their place in the canonical layout) are the previous
+   record's hash and seq + 1. With ``strict``, every body must also be canonical JSON with
+   exactly the record fields, a known action and role (sealing applies that check to every
+   record it seals, and sealed records are compared byte for byte afterwards);
 2. every checkpoint (local ``seals.jsonl`` and, with a bucket, every version stored under
-   ``audit/checkpoints/``) is signed by the ledger key, and the local chain has its last seq
-   with its last hash: a local tail shorter than the last checkpoint is *truncated*;
+   ``audit/checkpoints/``, delete markers notwithstanding) is signed by the ledger key, and the
+   local chain has its last seq with its last hash: a local tail shorter than the last
+   checkpoint is *truncated*;
 3. with a bucket, each sealed segment (the exact version the checkpoint names) has the signed
    SHA-256 and equals the local bytes of its records.
 
@@ -16,6 +20,9 @@ longer match its hash, or a rehashed record no longer matches its successor or a
 ``missing`` (a seq is absent), ``inserted`` (a record that does not belong, duplicates
 included), ``reordered`` (a record present but out of place), ``truncated`` (records known to a
 checkpoint are gone) and ``bad signature``. The report names the first bad seq.
+
+What no hash chain can show: records appended after the last checkpoint by someone with write
+access to the file, and the removal of records after the last checkpoint. Seal often.
 """
 
 from __future__ import annotations
@@ -61,9 +68,6 @@ __all__ = ["REASONS", "VerifyReport", "verify_file", "verify_ledger", "verify_li
 log = logging.getLogger(__name__)
 
 REASONS = ("changed", "missing", "inserted", "reordered", "truncated", "bad signature")
-_FIELDS = frozenset(
-    ("action", "actor", "details", "model", "prev_hash", "role", "seq", "ts", "version")
-)
 _SUFFIX = b',"hash":"'
 
 
