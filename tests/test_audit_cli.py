@@ -40,6 +40,7 @@ def test_verify_exits_0_when_intact(filled: Ledger) -> None:
     result = CliRunner().invoke(cli, ["audit", "verify"])
     assert result.exit_code == 0, result.output
     assert "ok  3 records, last seq 3" in result.output
+    assert CliRunner().invoke(cli, ["audit", "verify", "--strict", "--local"]).exit_code == 0
 
 
 def test_verify_exits_4_naming_the_first_bad_record(filled: Ledger) -> None:

@@ -52,7 +52,12 @@ def audit_group() -> None:
     is_flag=True,
     help="Check the local chain and checkpoints only, not the sealed copies in S3.",
 )
-def verify(as_json: bool, local_only: bool) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Also check that every record is canonical JSON with exactly the record fields.",
+)
+def verify(as_json: bool, local_only: bool, strict: bool) -> None:
     """Verify the chain, checkpoint signatures and sealed segments.
 
     Exit 0 when intact; exit 4 naming the first bad seq and the reason otherwise.
@@ -70,7 +75,7 @@ def verify(as_json: bool, local_only: bool) -> None:
             from modelsteward.objectstore import LockedBucket
 
             bucket = LockedBucket.from_settings(settings)
-    report = ledger.verify(bucket)
+    report = ledger.verify(bucket, strict=strict)
     report.warnings.extend(notes)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
