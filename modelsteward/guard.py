@@ -24,8 +24,10 @@ import functools
 import inspect
 import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
@@ -108,6 +110,12 @@ def _entry(state: SwitchState | None, rule: GuardRule) -> _Entry:
     )
 
 
+def _restart_after_fork(ref: weakref.ref[Guard]) -> None:
+    guard = ref()
+    if guard is not None:
+        guard._after_fork()
+
+
 class Guard:
     """In-process, always-answering view of the kill switch for a serving app."""
 
@@ -141,6 +149,7 @@ class Guard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._fork_hook = False
         if start:
             self.start()
 
@@ -315,7 +324,14 @@ class Guard:
 
     # ------------------------------------------------------------------ background refresh
     def start(self) -> Guard:
-        """Start the background refresh thread (idempotent)."""
+        """Start the background refresh thread (idempotent).
+
+        A forked child (gunicorn ``--preload``, multiprocessing) restarts its own thread.
+        """
+        if not self._fork_hook:
+            self._fork_hook = True
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart_after_fork(ref))
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(
@@ -323,6 +339,15 @@ class Guard:
             )
             self._thread.start()
         return self
+
+    def _after_fork(self) -> None:
+        running = self._thread is not None and not self._stop.is_set()
+        self._thread = None
+        # the parent's thread may have held these locks at the fork: start the child afresh
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        if running:
+            self.start()
 
     def _run(self) -> None:
         backoff = self._refresh_seconds

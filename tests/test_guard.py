@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -285,3 +286,29 @@ def test_close_stops_the_thread_and_owned_store(tmp_path: Path) -> None:
     assert not thread.is_alive()
     with pytest.raises(Exception, match="is closed"):
         store.revision()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_restarts_its_refresh_thread(tmp_path: Path) -> None:
+    """A serving app forked after creating its guard (gunicorn --preload) keeps refreshing."""
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    with open_store(url) as store:
+        _enable(store)
+        guard = Guard(open_store(url), owns_store=True)
+        assert guard.wait_for_revision(1, 30)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: wait for the parent's kill, through the restarted thread
+            os.close(write_end)
+            os.read(read_end, 1)
+            ok = guard.wait_for_revision(2, 30) and not guard.is_active(MODEL)
+            os._exit(0 if ok else 1)
+        os.close(read_end)
+        try:
+            _kill(store)
+            os.write(write_end, b"x")
+            _, status = os.waitpid(pid, 0)
+        finally:
+            os.close(write_end)
+            guard.close()
+        assert os.waitstatus_to_exitcode(status) == 0
