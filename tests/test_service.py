@@ -509,3 +509,23 @@ def test_default_wiring_uses_the_ledger_and_records_pending_follow_up(
         state = store.get_state(MODEL)
     assert state is not None
     assert state.active is False
+
+
+def test_refusal_flood_is_counted_not_written_record_by_record(service: Service) -> None:
+    from modelsteward.service.app import _Budget
+
+    now = [0.0]
+    service.app.state.steward.refusal_budget = _Budget(2, clock=lambda: now[0])
+    bad = {"X-PagerDuty-Signature": "v1=" + "0" * 64}
+    for _ in range(5):
+        assert (
+            service.client.post("/webhooks/pagerduty", content=b"{}", headers=bad).status_code
+            == 401
+        )
+    assert service.actions() == ["access.refused"] * 2
+    now[0] += 60  # the budget refills
+    assert service.client.post("/webhooks/pagerduty", content=b"{}", headers=bad).status_code == 401
+    records = service.audit()
+    assert len(records) == 3
+    assert records[-1]["details"]["suppressed"] == 3
+    assert "steward_refusals_unaudited_total 3.0" in service.client.get("/metrics").text

@@ -9,6 +9,7 @@ pool. Nothing here imports Prefect, MLflow or pandas.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,36 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _MAX_API_BODY_BYTES = 16 * 1024
 
 
+#: Refusals audited per minute before they are only counted (see :func:`_audit_quietly`).
+REFUSAL_AUDITS_PER_MINUTE = 120
+
+
+class _Budget:
+    """A token bucket that remembers how many takes it refused since the last success."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.capacity = float(per_minute)
+        self.tokens = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.clock = clock
+        self.updated = clock()
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> int | None:
+        """``None`` when over budget; else how many takes were refused before this one."""
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                self.refused += 1
+                return None
+            self.tokens -= 1
+            refused, self.refused = self.refused, 0
+            return refused
+
+
 @dataclass
 class ServiceContext:
     """Everything the routes share; ``app.state.steward``."""
@@ -81,6 +112,8 @@ class ServiceContext:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="steward-kill-runner")
     )
+
+    refusal_budget: _Budget = field(default_factory=lambda: _Budget(REFUSAL_AUDITS_PER_MINUTE))
 
     def __post_init__(self) -> None:
         self.secrets = [
@@ -151,7 +184,18 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 async def _audit_quietly(ctx: ServiceContext, **record: Any) -> None:
-    """Audit a refusal; a failing ledger is logged, never turned into a 500."""
+    """Audit a refusal; a failing ledger is logged, never turned into a 500.
+
+    A flood of refusals (a scanner, a misconfigured sender) would otherwise fill the ledger
+    with one durable record each: past :data:`REFUSAL_AUDITS_PER_MINUTE` they are counted, and
+    the next audited refusal carries how many were left out (``details.suppressed``).
+    """
+    suppressed = ctx.refusal_budget.take()
+    if suppressed is None:
+        ctx.metrics.refusals_unaudited.inc()
+        return
+    if suppressed:
+        record["details"] = {**(record.get("details") or {}), "suppressed": suppressed}
     try:
         await run_in_threadpool(ctx.audit, **record)
     except Exception as err:

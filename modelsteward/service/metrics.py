@@ -31,6 +31,11 @@ class ServiceMetrics:
             ["route", "status"],
             registry=self.registry,
         )
+        self.refusals_unaudited = Counter(
+            "steward_refusals_unaudited",
+            "Refusals over the audit budget: counted here, summed into the next audit record.",
+            registry=self.registry,
+        )
         self.follow_ups = Counter(
             "steward_kill_follow_ups",
             "kill-model follow-ups by result (started, pending, failed).",
