@@ -168,3 +168,24 @@ def test_steward_serve_answers_a_signed_webhook(steward_home: Path) -> None:
     assert _state(steward_home).active is False
     pending = steward_home / "pending" / "kill-model.jsonl"
     assert "PREFECT_API_URL is not set" in pending.read_text()
+
+
+def test_unreachable_store_is_one_line_and_exit_6(
+    steward_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEWARD_KILLSWITCH_URL", "redis://127.0.0.1:1/0")
+    code, _, err = _run("kill", MODEL, "--reason", "x", "--as", OPERATOR)
+    assert code == 6
+    assert "is Redis reachable?" in err
+    assert "Traceback" not in err
+
+
+def test_kill_and_status_on_redis(
+    steward_home: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str, redis_prefix: str
+) -> None:
+    monkeypatch.setenv("STEWARD_KILLSWITCH_URL", f"{redis_url}?prefix={redis_prefix}")
+    assert _run("kill", MODEL, "--reason", "on redis", "--as", OPERATOR)[0] == 0
+    code, out, _ = _run("status", MODEL, "--json")
+    assert code == 0
+    [row] = json.loads(out)
+    assert (row["model"], row["active"], row["reason"]) == (MODEL, False, "on redis")
