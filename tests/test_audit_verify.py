@@ -191,3 +191,59 @@ def test_large_ledgers_are_checked_in_parallel_with_the_same_verdict(tmp_path: P
         assert (broken.problem.seq, broken.problem.reason) == (201, "missing")
     finally:
         verify_module.PARALLEL_MIN_BYTES = original
+
+
+_filters = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": st.sampled_from(["a", "b", "é"]),
+        "action": st.sampled_from([AuditAction.ALERT_SENT, "model.disabled"]),
+        "actor": st.sampled_from(["x", "y"]),
+        "since": st.integers(0, 9),
+        "until": st.integers(0, 9),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "é", None]),
+            st.sampled_from([AuditAction.ALERT_SENT, AuditAction.MODEL_DISABLED]),
+            st.sampled_from(["x", "y"]),
+            st.sampled_from(["a", "b"]),  # a detail named "model" must not fool the filter
+        ),
+        max_size=10,
+    ),
+    _filters,
+)
+def test_records_filters_agree_with_a_plain_filter(events: list, query: dict) -> None:
+    drafts = [
+        Draft.build(action=a, actor=actor, role="system", model=m, details={"model": d})
+        for m, a, actor, d in events
+    ]
+    stamps = [f"2026-01-01T00:00:{i:02d}.000000Z" for i in range(len(drafts))]
+    lines, prev = [], GENESIS_HASH
+    for seq, (draft, ts) in enumerate(zip(drafts, stamps, strict=True), start=1):
+        line, prev = draft.seal(seq=seq, ts=ts, prev_hash=prev)
+        lines.append(line)
+    kwargs = dict(query)
+    for bound in ("since", "until"):
+        if bound in kwargs:
+            kwargs[bound] = f"2026-01-01T00:00:{kwargs[bound]:02d}Z"
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "ledger"
+        directory.mkdir()
+        (directory / "ledger.jsonl").write_bytes(b"".join(lines))
+        got = [r.seq for r in Ledger(directory).records(**kwargs)]
+    expected = [
+        seq
+        for seq, (draft, ts) in enumerate(zip(drafts, stamps, strict=True), start=1)
+        if ("model" not in query or draft.model == query["model"])
+        and ("action" not in query or draft.action == str(query["action"]))
+        and ("actor" not in query or draft.actor == query["actor"])
+        and ("since" not in query or ts >= stamps[0][:17] + f"{query['since']:02d}.000000Z")
+        and ("until" not in query or ts < stamps[0][:17] + f"{query['until']:02d}.000000Z")
+    ]
+    assert got == expected
