@@ -285,20 +285,20 @@ def main(argv: list[str] | None = None) -> None:
             "",
         )
         _row(
-            "ledger verify (default: hash, link, seq)",
+            "ledger verify, 1 process (hash, link, seq)",
             f"{verify:.2f}s",
             f"floor {sha_best:.2f}s",
             f"x{verify / sha_best:.2f} of floor; {verify / budget:.0%} of the {budget:.0f}s budget",
         )
         _row(
-            "ledger verify --strict (+ canonical JSON)",
+            "ledger verify --strict, 1 process (+ canonical)",
             f"{strict:.2f}s",
             f"floor {sha_best:.2f}s",
             f"x{strict / sha_best:.2f} of floor; {strict / budget:.0%} of the {budget:.0f}s budget",
         )
         if parallel is not None:
             _row(
-                f"ledger verify, {min(cores, 4)} processes",
+                f"ledger verify, {min(cores, 4)} processes (the default)",
                 f"{parallel:.2f}s",
                 f"floor {sha_best:.2f}s (1 process)",
                 f"x{parallel / sha_best:.2f} of floor; "
