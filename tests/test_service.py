@@ -529,3 +529,27 @@ def test_refusal_flood_is_counted_not_written_record_by_record(service: Service)
     assert len(records) == 3
     assert records[-1]["details"]["suppressed"] == 3
     assert "steward_refusals_unaudited_total 3.0" in service.client.get("/metrics").text
+
+
+def test_deliveries_without_ids_dedupe_on_their_bytes(service: Service) -> None:
+    """No X-Webhook-Id and no event id: a byte-identical replay is a duplicate, another
+    incident is not (it must never be swallowed as a duplicate)."""
+    first = incident_event(incident_key="steward:fraud-detector:a")
+    second = incident_event(incident_key="steward:other-model:b", service_id="PNONE")
+    service.store.set_state(
+        "other-model", active=True, actor="ciso@example.com", role="guardian", reason="ok"
+    )
+    for event in (first, second):
+        event["event"].pop("id")
+    responses = []
+    for event in (first, first, second):
+        body = body_of(event)
+        hdrs = headers(body, SECRET)
+        hdrs.pop("X-Webhook-Id")
+        responses.append(
+            service.client.post("/webhooks/pagerduty", content=body, headers=hdrs).json()["status"]
+        )
+    assert responses == ["disabled", "duplicate", "disabled"]
+    states = service.store.all_states()
+    assert not states["fraud-detector"].active
+    assert not states["other-model"].active

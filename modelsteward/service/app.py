@@ -8,6 +8,7 @@ pool. Nothing here imports Prefect, MLflow or pandas.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -250,14 +251,18 @@ async def _pagerduty_webhook(ctx: ServiceContext, request: Request) -> Response:
         ctx.metrics.webhooks.labels("ignored", "202").inc()
         return JSONResponse({"status": "ignored", "event_type": event.event_type}, 202)
     # One trip to the thread pool for all the blocking work of a kill.
-    status, payload, follow_up = await run_in_threadpool(_kill_for, ctx, event, webhook_id)
+    # the delivery's identity: its X-Webhook-Id, else the event id, else the exact bytes
+    delivery = webhook_id or event.id or "sha256:" + hashlib.sha256(body).hexdigest()
+    status, payload, follow_up = await run_in_threadpool(
+        _kill_for, ctx, event, webhook_id, delivery
+    )
     if follow_up is not None:
         ctx.start_follow_up(follow_up)
     return JSONResponse(payload, status)
 
 
 def _kill_for(
-    ctx: ServiceContext, event: WebhookEvent, webhook_id: str
+    ctx: ServiceContext, event: WebhookEvent, webhook_id: str, delivery: str
 ) -> tuple[int, dict[str, Any], KillRequest | None]:
     """Map the incident to a model, claim the delivery, switch off, audit (blocking)."""
     model = model_for(event, ctx.services)
@@ -289,7 +294,7 @@ def _kill_for(
             "service_id": event.service_id,
         }
         return 400, payload, None
-    claim = f"pagerduty:{webhook_id or event.id or event.incident_id}"
+    claim = f"pagerduty:{delivery}"
     if not ctx.store.claim_once(claim):
         ctx.metrics.webhooks.labels("duplicate", "200").inc()
         return 200, {"status": "duplicate", "model": model}, None
