@@ -440,6 +440,10 @@ def _promote(
     )
     store = open_store(settings.killswitch)
     try:
+        before = store.get_state(policy.model)
+        state["switch_before"] = (
+            None if before is None else {"active": before.active, "version": before.version}
+        )
         switch = store.set_state(
             policy.model,
             active=True,
@@ -452,6 +456,7 @@ def _promote(
         close = getattr(store, "close", None)
         if callable(close):
             close()
+    state["switch_set"] = True
     audit(
         "model.enabled",
         {"killswitch_revision": switch.revision, "reason": "onboarding approved"},
@@ -486,6 +491,8 @@ def _fail(
         except Exception as undo_err:
             logger.error("event=alias_restore_failed model=%s error=%s", policy.model, undo_err)
             undone.append(f"alias restore FAILED: {undo_err}")
+    if state.get("switch_set"):
+        undone.append(_restore_switch(settings, policy, state.get("switch_before"), err))
     try:
         if isinstance(err, IntegrityError):
             audit(
@@ -512,6 +519,31 @@ def _fail(
         ),
         policy,
     )
+
+
+def _restore_switch(
+    settings: StewardSettings, policy: Policy, before: dict[str, Any] | None, err: BaseException
+) -> str:
+    """Put the kill switch back as it was before this run turned it on."""
+    from modelsteward.killswitch import open_store
+
+    try:
+        store = open_store(settings.killswitch)
+        try:
+            store.set_state(
+                policy.model,
+                active=bool(before and before["active"]),
+                actor=ACTOR,
+                role="system",
+                reason=f"onboarding failed after enabling ({type(err).__name__}); rolled back",
+                version=before["version"] if before else None,
+            )
+        finally:
+            getattr(store, "close", lambda: None)()
+    except Exception as undo_err:
+        get_run_logger().error("event=switch_restore_failed error=%s", undo_err)
+        return f"kill switch restore FAILED: {undo_err}"
+    return f"kill switch restored to {before or 'off'}"
 
 
 def _summary(result: OnboardResult, policy: Policy) -> None:

@@ -36,6 +36,7 @@ __all__ = ["ArtifactStore", "StoredArtifact", "artifact_prefix"]
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.json"
+_ENSURED: set[tuple[str | None, str]] = set()
 
 
 def artifact_prefix(model: str, version: str) -> str:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 POLICY = REPO / "policies" / "fraud-detector.yaml"
+
+
+def shared_cache(factory: Any) -> Path:
+    """One directory per test session for the sample model and the MLflow template."""
+    cache = Path(factory.getbasetemp()) / "onboarding-cache"
+    cache.mkdir(exist_ok=True)
+    return cache
 
 
 def sample_model(cache: Path) -> Path:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _onboarding import POLICY, mlflow_template, policy_copy, sample_model, use_mlflow_template
+from _onboarding import (
+    POLICY,
+    mlflow_template,
+    policy_copy,
+    sample_model,
+    shared_cache,
+    use_mlflow_template,
+)
 
 from modelsteward.baseline import (
     compute_metrics,
@@ -22,7 +29,7 @@ from modelsteward.samples import FEATURES, TARGET, drifted_batch, fraud_frame, t
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample_model(tmp_path_factory.mktemp("models"))
+    return sample_model(shared_cache(tmp_path_factory))
 
 
 def test_classification_metrics_default_and_custom() -> None:

@@ -13,6 +13,7 @@ from _onboarding import (
     mlflow_template,
     policy_copy,
     sample_model,
+    shared_cache,
     use_mlflow_template,
 )
 from click.testing import CliRunner
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample_model(tmp_path_factory.mktemp("models"))
+    return sample_model(shared_cache(tmp_path_factory))
 
 
 @pytest.fixture
@@ -71,26 +72,28 @@ def test_onboard_with_approve_as_promotes(env: dict[str, Any]) -> None:
     assert os.listdir(env["cwd"]) == []  # nothing written to ./mlruns or elsewhere
 
 
-def test_onboard_with_wrong_approver_is_rejected_by_timeout(
-    env: dict[str, Any], tmp_path: Path
-) -> None:
+def test_onboard_rejected_exits_non_zero(env: dict[str, Any]) -> None:
     from modelsteward.cli import cli
 
-    policy = policy_copy(tmp_path / "short", timeout_seconds=3)
     result = CliRunner().invoke(
         cli,
         [
             "onboard",
             "--policy",
-            str(policy),
+            str(env["policy"]),
             "--model-uri",
             str(env["model"]),
             "--approve-as",
-            "intern@example.com",
+            "ai-security@example.com",
+            "--reject",
+            "--risk-assessment",
+            "unacceptable: no fairness review",
         ],
     )
     assert result.exit_code == 1, result.output
-    assert "rejected (no decision within 3s" in result.output
+    assert "fraud-detector version 1: rejected (rejected by ai-security@example.com)" in (
+        result.output
+    )
 
 
 def test_approve_unknown_run_is_not_found(env: dict[str, Any]) -> None:

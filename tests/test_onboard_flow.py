@@ -14,6 +14,7 @@ from _onboarding import (
     mlflow_template,
     policy_copy,
     sample_model,
+    shared_cache,
     use_mlflow_template,
 )
 
@@ -27,7 +28,7 @@ DELEGATE = "ciso@example.com"
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample_model(tmp_path_factory.mktemp("models"))
+    return sample_model(shared_cache(tmp_path_factory))
 
 
 @pytest.fixture
@@ -284,3 +285,20 @@ def test_missing_reference_data_stops_before_approval(env: dict[str, Any], tmp_p
     assert failed[0].details["step"] == "baseline"
     assert "approval.requested" not in _actions(env["settings"])
     assert _serving(env["settings"]) == (None, None)
+
+
+def test_kill_switch_store_down_at_promotion_rolls_the_alias_back(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.onboard_model import run_onboarding
+    from modelsteward.errors import ExternalServiceError
+    from modelsteward.registry import ModelRegistry
+
+    monkeypatch.setenv("STEWARD_KILLSWITCH_URL", "redis://127.0.0.1:1/0")
+    with pytest.raises(ExternalServiceError):
+        run_onboarding(_request(env), decisions=[_decision(GUARDIAN)])
+    assert ModelRegistry.from_settings(env["settings"]).alias_version("fraud-detector") is None
+    failed = _records(env["settings"], "onboarding.failed")[0]
+    assert failed.details["step"] == "promote"
+    assert failed.details["undone"] == ["alias champion restored to None"]
+    assert "model.promoted" not in _actions(env["settings"])

@@ -6,7 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
-from _onboarding import POLICY, copy_model, mlflow_template, sample_model, use_mlflow_template
+from _onboarding import (
+    POLICY,
+    copy_model,
+    mlflow_template,
+    sample_model,
+    shared_cache,
+    use_mlflow_template,
+)
 
 from modelsteward.errors import ExternalServiceError, NotFoundError
 from modelsteward.policy import load_policy
@@ -17,7 +24,7 @@ NAME = "fraud-detector"
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample_model(tmp_path_factory.mktemp("models"))
+    return sample_model(shared_cache(tmp_path_factory))
 
 
 @pytest.fixture
