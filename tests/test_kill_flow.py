@@ -1,0 +1,180 @@
+"""The kill-model flow: switch first, MLflow alias and tags, ledger, notices; idempotent;
+disables with MLflow down and reports the pending step. Prefect's harness, MLflow on SQLite,
+moto S3, the real ledger and kill-switch store."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _killflow import MODEL, OPERATOR, alias, promote_directly, records, switch
+from _onboarding import mlflow_template, sample_model, use_mlflow_template
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sample_model(tmp_path_factory.mktemp("kill-models"))
+
+
+@pytest.fixture
+def promoted(
+    settings, prefect_harness, tmp_path: Path, model_cache: Path, monkeypatch
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    use_mlflow_template(mlflow_template(model_cache.parent), settings.home)
+    monkeypatch.setenv("STEWARD_ALERT_MIN_INTERVAL_SECONDS", "0")
+    return {"settings": settings, **promote_directly(settings, model_cache, tmp_path)}
+
+
+def _params(**overrides: Any) -> Any:
+    from flows.kill_model import KillParameters
+
+    values = {
+        "model": MODEL,
+        "reason": "drift beyond the critical threshold",
+        "actor": OPERATOR,
+        "role": "operator",
+        "source": "test",
+        **overrides,
+    }
+    return KillParameters(**values)
+
+
+def _kill() -> Any:
+    from flows.kill_model import kill_model
+
+    return kill_model.with_options(retries=0)
+
+
+def test_kill_turns_switch_off_removes_alias_and_is_idempotent(
+    promoted: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    from modelsteward.registry import ModelRegistry
+
+    settings = promoted["settings"]
+    version = promoted["version"]
+    result = _kill()(_params())
+    assert result.pending == []
+    assert result.switch_changed is True
+    assert result.alias_removed_from == version
+    state = switch(settings)
+    assert (state.active, state.actor, state.role) == (False, OPERATOR, "operator")
+    assert state.version == version
+    assert alias(settings) is None
+    registry = ModelRegistry.from_settings(settings)
+    assert registry.removed_alias_version(MODEL) == version
+    tags = registry.version_tags(MODEL, version)
+    assert tags["steward.disabled"] == "true"
+    assert tags["steward.disabled_by"] == OPERATOR
+    disabled = records(settings, "model.disabled")
+    assert [r.details.get("step") for r in disabled] == ["switch", "registry"]
+    assert disabled[1].details["alias_removed_from"] == version
+    assert result.notices is not None and result.notices["failed"] == 0
+    notices = capfd.readouterr().err  # no Slack token: the console channel shows each notice
+    for role in ("owner", "guardian", "operator"):
+        assert f"was stopped (kill switch off) for {role}" in notices
+
+    revision = state.revision
+    again = _kill()(_params(reason="second request"))
+    assert again.pending == []
+    assert again.switch_changed is False
+    assert again.switch_revision == revision
+    assert again.alias_removed_from is None
+    assert again.remembered_version == version
+    assert switch(settings).revision == revision
+    assert switch(settings).reason == "drift beyond the critical threshold"  # the first kill's
+    assert len(records(settings, "model.disabled")) == 2  # nothing recorded twice
+    assert again.notices is not None and again.notices["delivered"] == 0  # same notice key
+
+
+def test_switch_already_flipped_by_the_service_is_not_audited_again(
+    promoted: dict[str, Any],
+) -> None:
+    from modelsteward.killswitch import open_store
+    from modelsteward.killswitch.control import disable_model, ledger_sink
+
+    settings = promoted["settings"]
+    sink = ledger_sink(settings)
+    with open_store(settings.killswitch) as store:
+        state, _ = disable_model(
+            store,
+            sink,
+            model=MODEL,
+            actor="pagerduty",
+            role="pagerduty",
+            reason="incident triggered",
+            source="pagerduty",
+        )
+    sink.__self__.close()  # type: ignore[attr-defined]
+    result = _kill()(
+        _params(
+            actor="pagerduty",
+            role="pagerduty",
+            reason="incident triggered",
+            source="pagerduty",
+            switch_revision=state.revision,
+            incident="steward:fraud-detector:drift",
+        )
+    )
+    assert result.switch_changed is False and result.pending == []
+    assert alias(settings) is None
+    disabled = records(settings, "model.disabled")
+    assert [r.details.get("source") or r.details.get("step") for r in disabled] == [
+        "pagerduty",
+        "registry",
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_mlflow_down_still_disables_and_reports_the_pending_step(
+    promoted: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.serving
+    from modelsteward.errors import ExternalServiceError
+
+    settings = promoted["settings"]
+    sqlite_uri = settings.tracking_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    fast = tasks.serving.withdraw_serving_version.with_options(retry_delay_seconds=0)
+    monkeypatch.setattr(tasks.serving, "withdraw_serving_version", fast)
+
+    state = _kill()(_params(), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ExternalServiceError, match=r"pending: registry: ExternalServiceError"):
+        state.result()
+    assert switch(settings).active is False  # disabled all the same
+    assert [r.details.get("step") for r in records(settings, "model.disabled")] == ["switch"]
+
+    # MLflow is back: running again finishes the registry step, the switch is left alone
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_uri)
+    revision = switch(settings).revision
+    result = _kill()(_params())
+    assert result.pending == [] and result.switch_changed is False
+    assert result.alias_removed_from == promoted["version"]
+    assert alias(settings) is None
+    assert switch(settings).revision == revision
+    assert [r.details.get("step") for r in records(settings, "model.disabled")] == [
+        "switch",
+        "registry",
+    ]
+
+
+def test_unregistered_model_is_still_disabled(promoted: dict[str, Any]) -> None:
+    result = _kill()(_params(model="shadow-model"))
+    assert result.pending == []
+    assert result.registry is not None and "skipped" in result.registry
+    assert result.notices is not None and "skipped" in result.notices
+    from modelsteward.killswitch import open_store
+
+    with open_store(promoted["settings"].killswitch) as store:
+        assert store.get_state("shadow-model").active is False  # type: ignore[union-attr]
