@@ -31,7 +31,13 @@ if TYPE_CHECKING:
     from modelsteward.objectstore import LockedBucket
     from modelsteward.settings import StewardSettings
 
-__all__ = ["ArtifactStore", "StoredArtifact", "artifact_prefix"]
+__all__ = [
+    "ArtifactStore",
+    "StoredArtifact",
+    "artifact_prefix",
+    "stored_for_version",
+    "verify_version",
+]
 
 log = logging.getLogger(__name__)
 
@@ -276,3 +282,41 @@ class ArtifactStore:
         verified = self.signer.verify(model_dir, signature_path)
         log.info("event=stored_artifact_verified prefix=%s", stored.prefix)
         return verified
+
+
+def stored_for_version(settings: StewardSettings, model: str, version: str) -> StoredArtifact:
+    """The stored artifact recorded on ``model`` ``version``'s MLflow tags (by onboarding)."""
+    from modelsteward.registry import ModelRegistry
+
+    tags = ModelRegistry.from_settings(settings).version_tags(model, version)
+    prefix = tags.get("steward.s3.prefix")
+    index_version_id = tags.get("steward.s3.index_version_id")
+    if not prefix or not index_version_id:
+        raise NotFoundError(
+            f"{model} version {version} has no stored artifact on record (no steward.s3.* "
+            "tags): it was never onboarded; run steward onboard"
+        )
+    return ArtifactStore.from_settings(settings).load(prefix, index_version_id)
+
+
+def verify_version(settings: StewardSettings, model: str, version: str) -> SignedModel:
+    """Re-verify an onboarded version before it serves again (``reenable-model``).
+
+    Checks the stored copy (nothing uploaded over it; the recorded signature; every file) and
+    the registry's copy (what ``models:/<model>@champion`` loads) against the same signature.
+    """
+    from modelsteward.registry import ModelRegistry
+
+    registry = ModelRegistry.from_settings(settings)
+    tags = registry.version_tags(model, version)
+    stored = stored_for_version(settings, model, version)
+    store = ArtifactStore.from_settings(settings)
+    expected = tags.get("steward.signature_sha256") or stored.signature_sha256
+    with tempfile.TemporaryDirectory(prefix="steward-reverify-") as tmp:
+        verified = store.verify_stored(
+            stored, expected_signature_sha256=expected, keep_in=Path(tmp) / "s3"
+        )
+        source = registry.download(f"models:/{model}/{version}", Path(tmp) / "registry")
+        store.signer.verify(source, verified.signature_path)
+    log.info("event=version_reverified model=%s version=%s", model, version)
+    return verified

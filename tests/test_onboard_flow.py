@@ -132,6 +132,10 @@ def test_approved_onboarding_promotes_and_rerun_is_idempotent(env: dict[str, Any
     stored = _records(settings, "artifact.stored")[0]
     assert stored.details["index_version_id"] == result.stored["index_version_id"]
 
+    from modelsteward.artifacts import verify_version
+
+    assert verify_version(settings, "fraud-detector", "1").files.keys() >= {"MLmodel", "model.pkl"}
+
     again = run_onboarding(_request(env), decisions=[_decision(GUARDIAN)])
     assert again.status == "promoted"
     assert again.version == "1"
@@ -224,6 +228,10 @@ def test_object_uploaded_over_the_stored_artifact_blocks_promotion(env: dict[str
 
     error = _run_with_tamper(env, tamper)
     assert "files/model.pkl" in str(error) and "uploaded over" in str(error)
+    from modelsteward.artifacts import verify_version
+
+    with pytest.raises(IntegrityError, match="uploaded over"):
+        verify_version(settings, "fraud-detector", "1")
     assert _serving(settings) == (None, None)
     actions = _actions(settings)
     assert actions[-2:] == ["artifact.rejected", "onboarding.failed"]
