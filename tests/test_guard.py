@@ -312,3 +312,27 @@ def test_forked_child_restarts_its_refresh_thread(tmp_path: Path) -> None:
             os.close(write_end)
             guard.close()
         assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.slow
+def test_guard_recovers_when_redis_drops_its_connections(redis_url: str, redis_prefix: str) -> None:
+    """Redis restarts or a proxy drops the pub/sub connection: the guard reconnects."""
+    import redis
+
+    name = f"steward-test-{redis_prefix.split(':')[1]}"
+    url = f"{redis_url}?prefix={redis_prefix}"
+    admin = redis.Redis.from_url(redis_url)
+    with open_store(url) as writer:
+        _enable(writer)
+        with Guard(open_store(f"{url}&client_name={name}"), owns_store=True) as guard:
+            assert guard.wait_for_revision(1, 30)
+            killed = 0
+            for client in admin.client_list():
+                if client.get("name") == name:
+                    admin.client_kill_filter(_id=client["id"])
+                    killed += 1
+            assert killed >= 1  # at least the pub/sub connection
+            revision = _kill(writer)
+            assert guard.wait_for_revision(revision, 30)
+            assert guard.is_active(MODEL) is False
+    admin.close()
