@@ -17,6 +17,15 @@ DELEGATE = "ciso@example.com"
 OPERATOR = "mlops-oncall@example.com"
 
 
+def shared_model(factory: Any) -> Path:
+    """The sample model, trained once per session for both kill/re-enable test modules."""
+    from _onboarding import sample_model
+
+    cache = Path(factory.getbasetemp()) / "kill-flow-models"
+    cache.mkdir(exist_ok=True)
+    return sample_model(cache)
+
+
 def promote_directly(settings: Any, model_dir: Path, work: Path) -> dict[str, Any]:
     from modelsteward.artifacts import ArtifactStore
     from modelsteward.audit import Ledger

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _killflow import MODEL, OPERATOR, alias, promote_directly, records, switch
-from _onboarding import mlflow_template, sample_model, use_mlflow_template
+from _killflow import MODEL, OPERATOR, alias, promote_directly, records, shared_model, switch
+from _onboarding import mlflow_template, use_mlflow_template
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample_model(tmp_path_factory.mktemp("kill-models"))
+    return shared_model(tmp_path_factory)
 
 
 @pytest.fixture
