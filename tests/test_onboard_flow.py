@@ -148,10 +148,21 @@ def test_approved_onboarding_promotes_and_rerun_is_idempotent(env: dict[str, Any
 
 
 def test_rejection_leaves_nothing_serving(env: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
     from flows.onboard_model import run_onboarding
 
     result = run_onboarding(_request(env), decisions=[_decision(GUARDIAN, approve=False)])
     assert result.status == "rejected"
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[result.flow_run_id])
+            )
+        )
+    summary = [a for a in artifacts if a.key == "onboarding-fraud-detector"]
+    assert summary and "**rejected**" in str(summary[0].data)
     assert result.reason == f"rejected by {GUARDIAN}"
     assert _serving(env["settings"]) == (None, None)
     rejected = _records(env["settings"], "approval.rejected")
