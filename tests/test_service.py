@@ -553,3 +553,26 @@ def test_deliveries_without_ids_dedupe_on_their_bytes(service: Service) -> None:
     states = service.store.all_states()
     assert not states["fraud-detector"].active
     assert not states["other-model"].active
+
+
+def test_store_down_answers_503_never_500(
+    steward_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEWARD_PAGERDUTY_WEBHOOK_SECRETS", SECRET)
+    runner = Runner()
+    app, (store, tokens) = _build(steward_home, "redis://127.0.0.1:1/0", runner)
+    guardian, _ = tokens.create(role="guardian", name="ciso@example.com")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = body_of(incident_event())
+        webhook = client.post("/webhooks/pagerduty", content=body, headers=headers(body, SECRET))
+        status = client.get(f"/models/{MODEL}/status")
+        health = client.get("/healthz")
+        disable = client.post(
+            f"/models/{MODEL}/disable", headers={"Authorization": f"Bearer {guardian}"}
+        )
+    assert (webhook.status_code, status.status_code, health.status_code) == (503, 503, 503)
+    assert disable.status_code == 503
+    assert health.json()["status"] == "degraded"
+    assert runner.requests == []
+    store.close()
+    tokens.close()

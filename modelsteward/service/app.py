@@ -318,7 +318,10 @@ def _kill_for(
             },
         )
     except Exception:
-        ctx.store.release(claim)  # let PagerDuty's retry redo it
+        try:
+            ctx.store.release(claim)  # let PagerDuty's retry redo it
+        except Exception as err:
+            log.error("event=claim_release_failed claim=%s error=%s", claim, err)
         raise
     if changed:
         ctx.metrics.kills.labels("pagerduty").inc()
@@ -492,12 +495,20 @@ async def _change(request: Request, attempted: str) -> Response:
     return JSONResponse(status_of(model, new_state))
 
 
+async def _change_safely(request: Request, attempted: str) -> Response:
+    try:
+        return await _change(request, attempted)
+    except Exception as err:  # the store or ledger is down: retryable, never a bare 500
+        log.error("event=change_failed attempted=%s error=%s", attempted, err)
+        return _error(503, f"cannot {attempted} now: {err}")
+
+
 async def disable(request: Request) -> Response:
-    return await _change(request, "disable")
+    return await _change_safely(request, "disable")
 
 
 async def enable(request: Request) -> Response:
-    return await _change(request, "enable")
+    return await _change_safely(request, "enable")
 
 
 # --------------------------------------------------------------------------- ops
