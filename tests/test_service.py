@@ -134,6 +134,9 @@ def test_signed_trigger_turns_the_model_off_audits_and_starts_follow_up(service:
     assert service.runner.called.wait(30)
     request = service.runner.requests[0]
     assert (request.model, request.source, request.revision) == (MODEL, "pagerduty", 2)
+    parameters = request.parameters()["request"]
+    assert parameters["switch_revision"] == 2
+    assert parameters["incident"].startswith("https://acme.pagerduty.com/incidents/")
 
 
 def test_incident_maps_by_policy_service_id(service: Service) -> None:
@@ -576,3 +579,22 @@ def test_store_down_answers_503_never_500(
     assert runner.requests == []
     store.close()
     tokens.close()
+
+
+def test_follow_up_parameters_fit_the_kill_model_flow() -> None:
+    """The contract with flows/kill_model.py: what the service sends validates there."""
+    from flows.kill_model import KillParameters
+
+    request = KillRequest(
+        model=MODEL,
+        reason="PagerDuty incident #7 drift",
+        actor="pagerduty:Tenex Engineer",
+        role="pagerduty",
+        source="pagerduty",
+        revision=12,
+        idempotency_key="pagerduty:d-7",
+        incident="https://acme.pagerduty.com/incidents/Q1",
+    )
+    parsed = KillParameters.model_validate(request.parameters()["request"])
+    assert (parsed.model, parsed.role, parsed.switch_revision) == (MODEL, "pagerduty", 12)
+    assert parsed.incident == "https://acme.pagerduty.com/incidents/Q1"

@@ -102,19 +102,22 @@ class KillRequest:
     source: str
     revision: int
     idempotency_key: str | None = None
+    incident: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def parameters(self) -> dict[str, Any]:
-        return {
-            "request": {
-                "model": self.model,
-                "reason": self.reason,
-                "actor": self.actor,
-                "role": self.role,
-                "source": self.source,
-                "switch_revision": self.revision,
-            }
+        """The ``kill-model`` flow's parameters (``KillParameters`` under ``request``)."""
+        request: dict[str, Any] = {
+            "model": self.model,
+            "reason": self.reason,
+            "actor": self.actor,
+            "role": self.role,
+            "source": self.source,
+            "switch_revision": self.revision,
         }
+        if self.incident:
+            request["incident"] = self.incident[:256]
+        return {"request": request}
 
 
 def disable_model(

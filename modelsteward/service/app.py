@@ -334,6 +334,7 @@ def _kill_for(
         source="pagerduty",
         revision=new_state.revision,
         idempotency_key=claim,
+        incident=event.html_url or event.incident_key or event.incident_id,
     )
     payload = {
         "status": "disabled",
