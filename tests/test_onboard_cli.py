@@ -104,3 +104,62 @@ def test_approve_unknown_run_is_not_found(env: dict[str, Any]) -> None:
     )
     assert result.exit_code == 7, result.output
     assert "not found" in result.output
+
+
+def test_steward_approve_from_another_process(env: dict[str, Any]) -> None:
+    """The Guardian answers from another shell: `steward approve RUN_ID --as EMAIL`."""
+    import contextvars
+    import subprocess
+    import sys
+    import threading
+
+    from prefect import tags
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.onboard_model import OnboardRequest, _paused_run_with_tag, onboard_model
+
+    tag = "approve-cli-test"
+    outcome: dict[str, Any] = {}
+    stop = threading.Event()
+    child_env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+
+    def guardian() -> None:
+        while not stop.is_set():
+            run_id = _paused_run_with_tag(tag)
+            if run_id:
+                outcome["cli"] = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "modelsteward.cli",
+                        "approve",
+                        run_id,
+                        "--as",
+                        "ai-security@example.com",
+                        "--risk-assessment",
+                        "approved from the shell",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=child_env,
+                    timeout=120,
+                )
+                return
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(guardian,))
+    thread.start()
+    request = OnboardRequest(
+        policy_path=str(env["policy"]), model_uri=str(env["model"]), approval_poll_seconds=0.3
+    )
+    try:
+        with tags(tag):
+            result = onboard_model(request)
+    finally:
+        stop.set()
+        thread.join(130)
+    cli = outcome["cli"]
+    assert cli.returncode == 0, cli.stderr
+    assert "approved as ai-security@example.com" in cli.stdout
+    assert result.status == "promoted"
+    assert result.approver == "ai-security@example.com"
