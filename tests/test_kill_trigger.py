@@ -115,3 +115,25 @@ def test_request_kill_event_emits_the_event_the_trigger_takes(prefect_harness: N
     assert event.payload["reason"] == "manual drill"
     received = _event(event.resource.id, event.payload)
     assert _server_trigger().covers(received)
+
+
+def test_the_http_service_follow_up_parameters_fit_kill_model() -> None:
+    """The service's PrefectKillRunner starts deployment kill-model/kill-model with these."""
+    from flows.kill_model import FLOW_NAME, KillParameters
+    from modelsteward.killswitch.control import KillRequest
+    from modelsteward.service.runner import DEPLOYMENT
+
+    assert f"{FLOW_NAME}/kill-model" == DEPLOYMENT
+    follow_up = KillRequest(
+        model="fraud-detector",
+        reason="PagerDuty incident triggered",
+        actor="pagerduty",
+        role="pagerduty",
+        source="pagerduty",
+        revision=42,
+        idempotency_key="webhook-1",
+    )
+    (name, values), *rest = follow_up.parameters().items()
+    assert name == "request" and rest == []
+    request = KillParameters.model_validate(values)
+    assert (request.switch_revision, request.role) == (42, "pagerduty")
