@@ -4,6 +4,7 @@
   :class:`~modelsteward.errors.DataError`, never retried);
 - ``evaluate-batch``: :func:`modelsteward.monitoring.evaluate` (quality, drift, performance,
   severity, optional HTML report); pure CPU, no retries;
+- ``evaluate-files``: read both files and evaluate in one task (what ``evaluate-fleet`` maps);
 - ``store-drift-report``: the HTML report into the Object Lock bucket (network retries);
 - ``log-evaluation-run``: the key numbers, the result JSON and the report to an MLflow run
   tagged with the model version (network retries);
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "evaluate_batch",
+    "evaluate_files",
     "load_batch",
     "log_evaluation_run",
     "publish_metrics",
@@ -88,6 +90,30 @@ def evaluate_batch(
         policy,
         current,
         reference,
+        version=version,
+        baseline=baseline,
+        report_path=report_path,
+        report_sample_rows=report_sample_rows,
+    )
+
+
+@task(name="evaluate-files", cache_policy=NO_CACHE)
+def evaluate_files(
+    policy: Policy,
+    current_path: str,
+    reference_path: str,
+    *,
+    version: str,
+    baseline: dict[str, float] | None,
+    report_path: str | None,
+    report_sample_rows: int,
+) -> EvaluationResult:
+    """Read both files and evaluate, in one task: what a fleet maps over. Only paths travel
+    to the worker, so it runs unchanged on a distributed task runner (prefect-dask)."""
+    return evaluate(
+        policy,
+        read_batch(current_path),
+        read_batch(reference_path),
         version=version,
         baseline=baseline,
         report_path=report_path,

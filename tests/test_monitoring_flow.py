@@ -113,3 +113,39 @@ def test_a_failing_batch_is_a_result_not_a_failed_run(
         r for r in _records(settings, "cancer-screen") if str(r.action) == "drift.evaluated"
     )
     assert drift.details["evaluated"] is False
+
+
+def test_fleet_evaluates_models_concurrently_and_isolates_failures(
+    settings, staged, tmp_path: Path, prefect_harness
+) -> None:
+    import shutil
+
+    from flows.evaluate_fleet import FleetRequest, evaluate_fleet
+    from flows.evaluate_model import EvaluateRequest
+    from modelsteward.baseline import baseline_dir
+
+    policies = tmp_path / "policies"
+    text = (policies / "cancer-screen.yaml").read_text()
+    (policies / "cancer-twin.yaml").write_text(
+        text.replace("model: cancer-screen", "model: cancer-twin")
+    )
+    twin = baseline_dir(settings, "cancer-twin", "1")
+    shutil.copytree(baseline_dir(settings, "cancer-screen", "1"), twin)
+    request = FleetRequest(
+        batches=[
+            EvaluateRequest(
+                model="cancer-screen", current_path=str(staged["clean"]), log_to_mlflow=False
+            ),
+            EvaluateRequest(
+                model="cancer-twin", current_path=str(staged["drifted"]), log_to_mlflow=False
+            ),
+            EvaluateRequest(model="cancer-twin", current_path=str(tmp_path / "absent.csv")),
+            EvaluateRequest(model="no-policy", current_path=str(staged["clean"])),
+        ],
+        max_concurrency=3,
+    )
+    summaries = {(s["model"], s.get("severity")): s for s in evaluate_fleet(request)}
+    assert summaries[("cancer-screen", "none")]["killed"] is False
+    assert summaries[("cancer-twin", "critical")]["killed"] is True
+    assert "absent.csv does not exist" in summaries[("cancer-twin", None)]["error"]
+    assert "no policy for model 'no-policy'" in summaries[("no-policy", None)]["error"]
