@@ -49,6 +49,7 @@ __all__ = [
     "Role",
     "body_of_line",
     "canonical_json",
+    "canonical_record",
     "check_line",
     "format_ts",
     "parse_ts",
@@ -158,6 +159,15 @@ def check_line(line: bytes) -> tuple[int, str, str] | None:
     digest = line[-66:-2]
     if hashlib.sha256(body).hexdigest().encode() != digest:
         return None
+    data = canonical_record(body)
+    if data is None:
+        return None
+    return data["seq"], data["prev_hash"], digest.decode()
+
+
+def canonical_record(body: bytes) -> dict[str, Any] | None:
+    """The record fields of ``body`` if it is canonical JSON holding exactly them (with a
+    known action and role and an integer seq), else None."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -172,7 +182,7 @@ def check_line(line: bytes) -> tuple[int, str, str] | None:
         or orjson.dumps(data, option=_SORT) != body
     ):
         return None
-    return data["seq"], data["prev_hash"], digest.decode()
+    return data
 
 
 def _check_text(name: str, value: Any, *, optional: bool) -> str | None:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelsteward.audit.records import GENESIS_HASH, check_line
+from modelsteward.audit.records import GENESIS_HASH, canonical_record, check_line
 from modelsteward.audit.seal import (
     CHECKPOINT_PREFIX,
     Checkpoint,
@@ -224,7 +224,7 @@ def _run(
                 and line.startswith(prev, i + 14)
                 and line.startswith(b'",', i + 78)
                 and line.find(b',"seq":%d,' % expected, i + 80, n - 75) > 0
-                and (not strict or check_line(line) is not None)
+                and (not strict or canonical_record(line[:-75] + b"}") is not None)
             ):
                 return expected, prev, before_prev, _from(base, lines, pos)
             if expected in want:
