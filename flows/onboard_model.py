@@ -27,13 +27,13 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from prefect.exceptions import FlowPauseTimeout
+from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
 from modelsteward.errors import (
-    AuthorizationError,
+    ExternalServiceError,
     IntegrityError,
     NotFoundError,
     StewardError,
@@ -601,12 +601,23 @@ def approve_paused_run(
         with get_client(sync_client=True) as client:
             try:
                 run = client.read_flow_run(run_uuid)
+            except ObjectNotFound as err:
+                raise NotFoundError(f"flow run {flow_run_id}: not found") from err
             except Exception as err:
-                raise NotFoundError(f"flow run {flow_run_id}: not found ({err})") from err
+                raise ExternalServiceError(
+                    f"Prefect API unreachable reading flow run {flow_run_id}: {err} "
+                    "(steward approve needs the API the run uses: PREFECT_API_URL)"
+                ) from err
         if run.state is not None and run.state.is_paused():
             try:
                 resume_flow_run(run_uuid, run_input=data)
                 return
+            except NotPausedError:
+                pass  # answered or timed out meanwhile: the next read says which
+            except FlowPauseTimeout as err:
+                raise NotFoundError(
+                    f"flow run {flow_run_id}: the approval window closed (policy timeout)"
+                ) from err
             except RuntimeError as err:  # the input schema is saved just after the pause
                 if time.monotonic() > deadline:
                     raise NotFoundError(f"flow run {flow_run_id}: cannot resume: {err}") from err
@@ -702,6 +713,8 @@ def run_onboarding(
         stop.set()
         if thread is not None:
             thread.join(timeout=10)
-    if errors:
-        raise AuthorizationError(f"the approval could not be delivered: {errors[0]}")
+    if errors and result.status != "promoted":
+        if isinstance(errors[0], StewardError):
+            raise errors[0]
+        raise ExternalServiceError(f"the approval could not be delivered: {errors[0]}")
     return result
