@@ -296,6 +296,12 @@ def _verify_chunk(
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
 
 
+def default_workers() -> int:
+    """Half the cores, at most 4: a verification should not starve the services beside it
+    (on a 2-core machine, one process)."""
+    return max(1, min((os.cpu_count() or 1) // 2, 4))
+
+
 def verify_file(
     path: Path, *, wanted: Iterable[int] = (), workers: int | None = None, strict: bool = False
 ) -> _Scan:
@@ -309,7 +315,7 @@ def verify_file(
         size = path.stat().st_size
     except FileNotFoundError:
         return _Scan()
-    count = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    count = workers if workers is not None else default_workers()
     if count <= 1 or size < PARALLEL_MIN_BYTES:
         return _verify_blocks(_blocks(path, 0, size), want, strict)
     bounds = [0]
@@ -542,7 +548,8 @@ def verify_ledger(
 ) -> VerifyReport:
     """Verify ``ledger`` (and, with ``bucket``, what was sealed into it).
 
-    ``workers``: processes for the chain check of a large ledger (default: up to 4 cores).
+    ``workers``: processes for the chain check of a large ledger (default: half the cores,
+    at most 4).
     ``strict``: also check that every record is canonical JSON with exactly the record fields
     (sealing checks that of every record it seals; a sealed record is byte-compared after).
     """
