@@ -171,8 +171,9 @@ class ComplianceReport:
             "model_changes": sum(e.category in _CHANGES for e in events),
             "approvals": sum(e.action == "approval.granted" for e in events),
             "rejections": sum(e.action == "approval.rejected" for e in events),
+            # one drift.evaluated record per evaluation, whatever was checked
             "incidents": sum(
-                e.category == "monitoring" and e.details.get("severity") in _INCIDENT_SEVERITIES
+                e.action == "drift.evaluated" and e.details.get("severity") in _INCIDENT_SEVERITIES
                 for e in events
             ),
             "kills": sum(e.action == "model.disabled" for e in events),

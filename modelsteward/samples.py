@@ -203,3 +203,71 @@ def write_reference_csv(path: Path, *, rows: int = 2000, seed: int = 7) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fraud_frame(rows, seed=seed + 1000).to_csv(path, index=False)
     return path
+
+
+# --- the second sample: scikit-learn's breast-cancer data (policies/tumor-classifier.yaml) ------
+
+TUMOR_COLUMNS = {
+    "mean radius": "mean_radius",
+    "mean texture": "mean_texture",
+    "mean perimeter": "mean_perimeter",
+    "mean area": "mean_area",
+    "mean smoothness": "mean_smoothness",
+    "mean concavity": "mean_concavity",
+    "worst area": "worst_area",
+}
+TUMOR_TARGET = "benign"
+
+
+def tumor_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, hold-out) of scikit-learn's bundled breast-cancer data, renamed to the policy's
+    columns; the hold-out is ``policies/data/tumor-classifier-reference.csv``."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame = frame[[*TUMOR_COLUMNS, "target"]].rename(
+        columns={**TUMOR_COLUMNS, "target": TUMOR_TARGET}
+    )
+    train, holdout = train_test_split(
+        frame, test_size=0.4, random_state=0, stratify=frame[TUMOR_TARGET]
+    )
+    return train, holdout
+
+
+def log_tumor_model(settings: StewardSettings, *, artifact_path: str = "model") -> str:
+    """Train a classifier on the breast-cancer training split, log it; returns ``runs:/``."""
+    import tempfile
+    import warnings
+
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from modelsteward.registry import ModelRegistry
+
+    train, _ = tumor_frames()
+    features = train[list(TUMOR_COLUMNS.values())]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(features, train[TUMOR_TARGET])
+    registry = ModelRegistry.from_settings(settings)
+    experiment_id = registry.ensure_experiment(settings.mlflow_experiment)
+    run_id = registry.client.create_run(
+        experiment_id, run_name="tumor-classifier", tags={"steward.sample": "true"}
+    ).info.run_id
+    with tempfile.TemporaryDirectory(prefix="steward-sample-") as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            signature = infer_signature(features, model.predict(features))
+        mlflow.sklearn.save_model(
+            model,
+            str(Path(tmp) / artifact_path),
+            pip_requirements=pip_requirements(),
+            signature=signature,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_PICKLE,
+        )
+        registry.client.log_artifacts(run_id, str(Path(tmp) / artifact_path), artifact_path)
+    registry.client.set_terminated(run_id)
+    return f"runs:/{run_id}/{artifact_path}"
