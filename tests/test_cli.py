@@ -115,24 +115,3 @@ def test_every_mapped_class_is_a_steward_error() -> None:
     assert all(issubclass(cls, StewardError) for cls in EXIT_CODES)
     assert issubclass(PolicyError, ValueError)
     assert not issubclass(LedgerIntegrityError, ValueError)
-
-
-@pytest.mark.slow
-def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL",)}
-    env["STEWARD_HOME"] = str(tmp_path / "home")
-    env["STEWARD_POLICY_DIR"] = str(REPO / "policies")
-    steward = Path(sys.executable).with_name("steward")
-    result = subprocess.run(
-        [str(steward), "demo"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Demo finished" in result.stdout
-    assert "COMPLIANCE" in result.stdout
-    assert (tmp_path / "home").is_dir()
-    assert not (tmp_path / "mlruns").exists()
