@@ -149,3 +149,42 @@ def test_fleet_evaluates_models_concurrently_and_isolates_failures(
     assert summaries[("cancer-twin", "critical")]["killed"] is True
     assert "absent.csv does not exist" in summaries[("cancer-twin", None)]["error"]
     assert "no policy for model 'no-policy'" in summaries[("no-policy", None)]["error"]
+
+
+def test_steward_evaluate_cli(settings, staged, prefect_harness) -> None:
+    from click.testing import CliRunner
+
+    from modelsteward.cli import cli
+
+    runner = CliRunner()
+    clean = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            "cancer-screen",
+            "--current",
+            str(staged["clean"]),
+            "--json",
+            "--no-mlflow",
+            "--fail-on",
+            "warning",
+        ],
+    )
+    assert clean.exit_code == 0, clean.output
+    result = json.loads(clean.output[clean.output.index("{") :])
+    assert result["severity"] == "none" and result["drift"]["drift_share"] == 0.0
+    drifted = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            "cancer-screen",
+            "--current",
+            str(staged["drifted"]),
+            "--no-mlflow",
+            "--fail-on",
+            "critical",
+        ],
+    )
+    assert drifted.exit_code == 10, drifted.output
+    assert "cancer-screen v1: severity critical; drift share 0.60 (3/5 columns)" in drifted.output
+    assert "cancer-screen was disabled by the policy (kill switch off)" in drifted.output

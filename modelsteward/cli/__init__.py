@@ -67,6 +67,7 @@ def _register() -> None:
         audit,
         config,
         demo,
+        evaluate,
         killswitch,
         onboard,
         policy,
@@ -74,7 +75,7 @@ def _register() -> None:
         up,
     )
 
-    for module in (alerts, audit, config, demo, killswitch, onboard, policy, report, up):
+    for module in (alerts, audit, config, demo, evaluate, killswitch, onboard, policy, report, up):
         module.register(cli)
 
 
