@@ -218,6 +218,11 @@ class PerformanceThresholds(_Strict):
 
 class Monitoring(_Strict):
     schedule: Schedule | None = None
+    current_data: str | None = Field(
+        default=None,
+        description="Where the feature pipeline lands the latest scored batch (CSV or Parquet, "
+        "relative to the policy file); the scheduled evaluate-<model> deployment reads it.",
+    )
     stattest: str | None = Field(
         default=None, description="Evidently stat test for every column (default: its own choice)."
     )
@@ -312,13 +317,20 @@ class Policy(_Strict):
         contact: Contact = getattr(self.roles, str(role))
         return contact
 
-    def reference_path(self) -> Path | None:
-        if self.reference_data is None:
+    def _relative(self, value: str | None) -> Path | None:
+        if value is None:
             return None
-        path = Path(self.reference_data)
+        path = Path(value)
         if not path.is_absolute() and self.source:
             path = Path(self.source).parent / path
         return path
+
+    def reference_path(self) -> Path | None:
+        return self._relative(self.reference_data)
+
+    def current_data_path(self) -> Path | None:
+        """The latest batch the scheduled evaluation reads, resolved like reference_data."""
+        return self._relative(self.monitoring.current_data)
 
 
 def _location(loc: tuple[Any, ...]) -> str:
