@@ -251,3 +251,46 @@ def test_html_report_on_a_documented_sample(tmp_path) -> None:
     assert path == tmp_path / "r" / "drift.html"
     assert "seeded random sample of 500 of 1,200 reference rows" in html
     assert "Drifted Columns" in html and "colour" in html and len(html) > 10_000
+
+
+def _edge_cases(rows: int) -> dict[str, tuple[pd.Series, pd.Series, str]]:
+    rng = np.random.default_rng(rows)
+    nullable = pd.Series(rng.integers(0, 50, rows)).astype("Int64")
+    nullable[::7] = pd.NA
+    return {
+        "nullable-int": (nullable, pd.Series(rng.integers(0, 50, rows)).astype("Int64"), NUMERICAL),
+        "bool": (pd.Series(rng.random(rows) < 0.3), pd.Series(rng.random(rows) < 0.5), CATEGORICAL),
+        "new-category": (
+            pd.Series(pd.Categorical(rng.choice(list("abc"), rows))),
+            pd.Series(pd.Categorical(rng.choice(list("abcd"), rows))),
+            CATEGORICAL,
+        ),
+        "constant": (pd.Series(["x"] * rows), pd.Series(["x"] * rows), CATEGORICAL),
+        "constant-number": (pd.Series(np.ones(rows)), pd.Series(np.ones(rows)), NUMERICAL),
+    }
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # chi-square on a category never seen
+@pytest.mark.parametrize("rows", [400, 2500])
+@pytest.mark.parametrize(
+    "case", ["nullable-int", "bool", "new-category", "constant", "constant-number"]
+)
+def test_edge_dtypes_follow_evidently(rows: int, case: str) -> None:
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    reference, current, kind = _edge_cases(rows)[case]
+    ours = column_drift(case, reference, current, kind)
+    ref, cur = reference.dropna(), current.dropna()
+    test = get_stattest(ref, cur, ColumnType(kind), None)
+    theirs = test(ref, cur, ColumnType(kind), None)
+    assert (ours.stattest, ours.threshold) == (test.name, test.default_threshold)
+    assert ours.score == pytest.approx(theirs.drift_score, rel=1e-9, abs=1e-12)
+    assert ours.drifted is bool(theirs.drifted)
+
+
+def test_a_column_missing_from_the_reference_is_reported() -> None:
+    reference, current = split()
+    result = evaluate_drift(reference.drop(columns=["worst_area"]), current, policy().data_contract)
+    assert result.evaluated and result.evaluated_columns == 4
+    assert result.reason == "columns missing from the data: worst_area"

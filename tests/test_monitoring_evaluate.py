@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from _monitoring import FEATURES, policy, shifted, split
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelsteward.errors import ExternalServiceError
 from modelsteward.monitoring import (
@@ -227,3 +229,57 @@ def test_push_to_a_gateway_that_is_down_is_an_external_service_error() -> None:
     result = _run(split()[1])
     with pytest.raises(ExternalServiceError, match=r"Pushgateway http://127.0.0.1:9 refused"):
         push_metrics(result, "http://127.0.0.1:9", timeout_seconds=2)
+
+
+def test_a_reference_without_a_contract_column_is_listed_as_not_evaluated() -> None:
+    reference, current = split()
+    result = evaluate(POLICY, current, reference.drop(columns=["worst_area"]), version="3")
+    assert "drift: columns missing from the data: worst_area" in result.not_enough_data
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    share_a=st.floats(0, 1),
+    share_b=st.floats(0, 1),
+    prediction=st.sampled_from([None, False, True]),
+)
+def test_severity_never_falls_as_drift_grows(
+    share_a: float, share_b: float, prediction: bool | None
+) -> None:
+    from modelsteward.monitoring import (
+        DriftResult,
+        PerformanceResult,
+        QualityResult,
+        assess_severity,
+    )
+    from modelsteward.monitoring.result import ColumnDrift
+    from modelsteward.monitoring.severity import RANK
+
+    quality = QualityResult(passed=True, rows=100, expectations=1)
+    pred = (
+        None
+        if prediction is None
+        else ColumnDrift(
+            column="prediction",
+            column_type="cat",
+            stattest="z",
+            stattest_display="Z-test p_value",
+            score=0.01,
+            threshold=0.05,
+            drifted=prediction,
+        )
+    )
+
+    def level(share: float) -> int:
+        drift = DriftResult(
+            evaluated=True, drift_share=share, evaluated_columns=10, prediction=pred
+        )
+        severity, _ = assess_severity(
+            POLICY.monitoring, quality, drift, PerformanceResult(evaluated=False)
+        )
+        return RANK[severity]
+
+    low, high = sorted((share_a, share_b))
+    assert level(low) <= level(high)
+    if prediction:
+        assert level(low) == 2  # prediction drift is critical by this policy

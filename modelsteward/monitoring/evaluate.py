@@ -102,7 +102,7 @@ def evaluate(
     else:
         drift = evaluate_drift(reference, current, contract, monitoring, workers=workers)
         timings["drift"] = drift.seconds
-        if not drift.evaluated:
+        if drift.reason:  # nothing testable, or columns missing from the reference
             not_enough.append(f"drift: {drift.reason}")
         for column in (*drift.columns, *([drift.prediction] if drift.prediction else [])):
             if column.drifted is None:
