@@ -126,3 +126,17 @@ def test_failures_are_json_serialisable() -> None:
     result = check_quality(frame, CONTRACT)
     again = type(result).model_validate_json(result.model_dump_json())
     assert again == result
+
+
+def test_datetime_columns_naive_and_timezone_aware() -> None:
+    data = policy().model_dump(exclude={"source", "digest"})
+    data["data_contract"]["columns"] = [
+        *data["data_contract"]["columns"],
+        {"name": "seen_at", "type": "datetime"},
+    ]
+    contract = parse_policy(data).data_contract
+    stamps = pd.date_range("2026-01-01", periods=285, freq="h")
+    assert check_quality(_current().assign(seen_at=stamps), contract).passed
+    assert check_quality(_current().assign(seen_at=stamps.tz_localize("UTC")), contract).passed
+    wrong = _messages(_current().assign(seen_at=stamps.astype(str)), contract)
+    assert wrong == ["column 'seen_at': expected type datetime, found dtype object"]
