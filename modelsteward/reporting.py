@@ -22,7 +22,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -441,95 +441,404 @@ def _ledger_line(ledger: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+# The HTML page: self-contained (inline CSS, no script, no external resource), readable on
+# screen and on paper. Colours follow one rule: red = kills and refusals, amber = incidents
+# and alerts, green = approvals, promotions and re-enables, grey = routine evidence.
 _CSS = "\n".join(
     [
-        "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}",
-        "h1{font-size:1.6rem;margin-bottom:.2rem}",
-        "h2{margin-top:2.2rem;border-bottom:2px solid #e3e7ee;padding-bottom:.3rem}",
-        ".meta{color:#5b6478}",
-        ".ok{color:#17703a;font-weight:600}",
-        "table{border-collapse:collapse;width:100%;margin:.6rem 0 1.2rem}",
-        "th,td{border-bottom:1px solid #e3e7ee;padding:.35rem .5rem;text-align:left;vertical-align:top}",
-        "th{background:#f4f6fa;font-weight:600}",
-        ".cards{display:flex;gap:.8rem;flex-wrap:wrap;margin:1rem 0}",
-        ".card{background:#f4f6fa;border-radius:8px;padding:.6rem 1rem;min-width:7rem}",
-        ".card b{display:block;font-size:1.4rem}",
-        ".roles{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}",
-        ".timeline{display:flex;height:26px;border-radius:6px;overflow:hidden;margin:.4rem 0 .2rem;border:1px solid #d5dbe5}",
-        ".seg{height:100%}",
-        ".serving{background:#3aa76d}",
-        ".disabled{background:#d64545}",
-        ".not-serving{background:#c9ced8}",
-        ".legend span{display:inline-block;margin-right:1rem}",
-        ".legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.3rem;vertical-align:middle}",
-        ".cat{font-size:.78rem;padding:.05rem .45rem;border-radius:9px;background:#e8ecf3;white-space:nowrap}",
-        ".cat-kill{background:#fbe0e0}",
-        ".cat-approval{background:#e1f3e8}",
-        ".cat-monitoring{background:#fff1d6}",
-        ".cat-security{background:#fbe0e0}",
+        ":root{--ink:#1d2330;--muted:#5b6478;--line:#e3e7ee;--soft:#f4f6fa;"
+        "--red:#c62828;--red-bg:#fdecec;--amber:#b26a00;--amber-bg:#fff4de;"
+        "--green:#1e7a45;--green-bg:#e6f4ec;--grey:#c9ced8}",
+        "*{box-sizing:border-box}",
+        "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2rem auto;"
+        "max-width:1180px;color:var(--ink);padding:0 1.2rem}",
+        "h1{font-size:1.7rem;margin:0 0 .2rem}",
+        "h2{font-size:1.35rem;margin:2.4rem 0 .6rem;border-bottom:2px solid var(--line);"
+        "padding-bottom:.3rem;display:flex;align-items:center;gap:.7rem;flex-wrap:wrap}",
+        "h3{font-size:1.02rem;margin:1.3rem 0 .4rem}",
+        ".meta{color:var(--muted);margin:.1rem 0}",
+        ".badge{display:inline-block;font-size:.8rem;font-weight:600;padding:.12rem .55rem;"
+        "border-radius:10px;white-space:nowrap}",
+        ".badge.ok{background:var(--green-bg);color:var(--green)}",
+        ".badge.warn{background:var(--amber-bg);color:var(--amber)}",
+        ".badge.state-serving{background:var(--green-bg);color:var(--green)}",
+        ".badge.state-disabled{background:var(--red-bg);color:var(--red)}",
+        ".badge.state-not-serving{background:var(--soft);color:var(--muted)}",
+        ".howto{background:var(--soft);border-left:4px solid #8a94a8;padding:.55rem .9rem;"
+        "margin:1rem 0;border-radius:4px}",
+        ".cards{display:flex;gap:.7rem;flex-wrap:wrap;margin:1rem 0}",
+        ".card{background:var(--soft);border-radius:8px;padding:.55rem 1rem;min-width:7.5rem;"
+        "border-top:4px solid var(--grey)}",
+        ".card b{display:block;font-size:1.5rem}",
+        ".card.kill{border-top-color:var(--red)}.card.kill b{color:var(--red)}",
+        ".card.bad{border-top-color:var(--red)}",
+        ".card.warn{border-top-color:#e0a030}.card.warn b{color:var(--amber)}",
+        ".card.good{border-top-color:#3aa76d}.card.good b{color:var(--green)}",
+        "table{border-collapse:collapse;width:100%;margin:.5rem 0 1.2rem}",
+        "th,td{border-bottom:1px solid var(--line);padding:.32rem .5rem;text-align:left;"
+        "vertical-align:top}",
+        "th{background:var(--soft);font-weight:600}",
+        "td.num,th.num{text-align:right}",
+        "td.when,td.name{white-space:nowrap;font-variant-numeric:tabular-nums}",
+        "td.summary,td.action{overflow-wrap:anywhere}",
+        "table.events{table-layout:fixed}",
+        "table.events col.c-seq{width:3.4rem}table.events col.c-when{width:10.6rem}",
+        "table.events col.c-cat{width:7.2rem}table.events col.c-action{width:11.6rem}",
+        "table.events col.c-ver{width:4.6rem}table.events col.c-actor{width:13.5rem}",
+        "tr.tone-kill td{background:var(--red-bg)}tr.tone-kill td:first-child{box-shadow:inset 4px 0 var(--red)}",
+        "tr.tone-bad td:first-child{box-shadow:inset 4px 0 var(--red)}",
+        "tr.tone-warn td{background:var(--amber-bg)}tr.tone-warn td:first-child{box-shadow:inset 4px 0 #e0a030}",
+        "tr.tone-alert td:first-child{box-shadow:inset 4px 0 #e0a030}",
+        "tr.tone-good td{background:var(--green-bg)}tr.tone-good td:first-child{box-shadow:inset 4px 0 #3aa76d}",
+        "tr.tone-routine td{color:var(--muted)}",
+        ".roles{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem;margin:.3rem 0}",
+        ".missing{color:var(--amber);font-style:italic}",
+        ".bar{position:relative;height:30px;border-radius:6px;overflow:hidden;"
+        "border:1px solid #cfd5df;background:repeating-linear-gradient(135deg,#f1f3f7 0 6px,#e6e9ef 6px 12px)}",
+        ".seg{position:absolute;top:0;bottom:0;color:#fff;font-size:.75rem;font-weight:600;"
+        "line-height:28px;padding-left:.35rem;white-space:nowrap;overflow:hidden}",
+        ".seg.serving{background:#3aa76d}.seg.disabled{background:#d64545}.seg.not-serving{background:var(--grey)}",
+        ".marks{position:relative;height:14px}",
+        ".mark{position:absolute;top:2px;width:0;height:0;border-left:6px solid transparent;"
+        "border-right:6px solid transparent;border-top:10px solid #555;margin-left:-6px}",
+        ".mark.kill{border-top-color:var(--red)}.mark.good{border-top-color:#3aa76d}",
+        ".mark.warn{border-top-color:#e0a030}.mark.bad{border-top-color:#8e24aa}",
+        ".axis{position:relative;height:1.3rem;font-size:.75rem;color:var(--muted);"
+        "font-variant-numeric:tabular-nums}",
+        ".tick{position:absolute;top:0;transform:translateX(-50%);white-space:nowrap}",
+        ".tick.first{transform:none}.tick.last{transform:translateX(-100%)}",
+        ".timeline{margin:.3rem 0 .8rem}",
+        ".timeline .caption{font-size:.82rem;color:var(--muted);margin:.1rem 0}",
+        ".legend{font-size:.82rem;color:var(--muted);margin:.2rem 0 .6rem}",
+        ".legend span{display:inline-block;margin-right:1.1rem}",
+        ".legend i{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;"
+        "margin-right:.3rem;vertical-align:-1px}",
+        ".legend i.serving{background:#3aa76d}.legend i.disabled{background:#d64545}",
+        ".legend i.none{background:repeating-linear-gradient(135deg,#f1f3f7 0 3px,#d9dde5 3px 6px)}",
+        ".legend i.m{width:0;height:0;border-radius:0;border-left:5px solid transparent;"
+        "border-right:5px solid transparent;border-top:9px solid}",
+        ".legend i.m.kill{color:var(--red)}.legend i.m.good{color:#3aa76d}",
+        ".legend i.m.warn{color:#e0a030}.legend i.m.bad{color:#8e24aa}",
+        ".cat{font-size:.76rem;padding:.05rem .45rem;border-radius:9px;background:#e8ecf3;white-space:nowrap}",
+        "footer{margin-top:2.5rem;color:var(--muted);font-size:.82rem;border-top:1px solid var(--line);padding-top:.6rem}",
+        "a{color:#1f4fa8}",
+        "@media print{"
+        "@page{margin:12mm}"
+        "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
+        "body{max-width:none;margin:0;padding:0;font-size:10pt}"
+        "a{color:inherit;text-decoration:none}"
+        "thead{display:table-header-group}"
+        "tr,.timeline,.cards,.roles,.howto{break-inside:avoid}"
+        "h2,h3{break-after:avoid}"
+        "section.model+section.model{break-before:page}"
+        "}",
     ]
 )
+
+_TOTAL_CARDS: dict[str, tuple[str, str]] = {
+    # totals key -> (label, tone)
+    "events": ("events in the period", ""),
+    "model_changes": ("model changes", ""),
+    "approvals": ("approvals", "good"),
+    "rejections": ("rejections", "bad"),
+    "incidents": ("drift incidents", "warn"),
+    "kills": ("kills", "kill"),
+    "re_enables": ("re-enables", "good"),
+}
+_ROLE_NAMES = ("owner", "guardian", "operator")
 
 
 def _h(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
+def _when(ts: str | datetime) -> str:
+    moment = ts if isinstance(ts, datetime) else _timestamp(ts)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _tone(event: ReportEvent) -> str:
+    """Row colour of an event: kill, bad (refusals, failures), warn (incidents), alert, good, routine."""
+    severity = event.details.get("severity")
+    if event.action == "model.disabled":
+        return "kill"
+    if event.category == "security" or event.action in (
+        "approval.rejected",
+        "onboarding.failed",
+        "alert.failed",
+    ):
+        return "bad"
+    if event.action in ("approval.granted", "model.promoted", "model.enabled"):
+        return "good"
+    if event.category == "incident" or (
+        event.category == "monitoring" and severity in _INCIDENT_SEVERITIES
+    ):
+        return "warn"
+    if event.category == "alert" and severity in _INCIDENT_SEVERITIES:
+        return "alert"
+    if event.category in _CHANGES:
+        return ""
+    return "routine"
+
+
+def _is_incident(event: ReportEvent) -> bool:
+    # the same rule as ComplianceReport.totals
+    return (
+        event.action == "drift.evaluated" and event.details.get("severity") in _INCIDENT_SEVERITIES
+    )
+
+
+def _merged(serving: list[ServingInterval]) -> list[ServingInterval]:
+    """Adjacent intervals with the same state and version, shown as one (reasons joined)."""
+    out: list[ServingInterval] = []
+    for s in serving:
+        last = out[-1] if out else None
+        if last and last.state == s.state and last.version == s.version and last.end == s.start:
+            reasons = [r for r in (last.reason, s.reason) if r]
+            reason = " · ".join(dict.fromkeys(reasons))
+            out[-1] = ServingInterval(s.model, s.version, s.state, last.start, s.end, reason)
+        else:
+            out.append(s)
+    return out
+
+
+def _tick_format(seconds: float) -> str:
+    if seconds > 3 * 86400:
+        return "%d %b %Y"
+    if seconds > 2 * 3600:
+        return "%d %b %H:%M"
+    return "%H:%M:%S"
+
+
+def _bar(
+    serving: list[ServingInterval],
+    marks: list[tuple[datetime, str, str]],
+    lo: datetime,
+    hi: datetime,
+    caption: str,
+) -> str:
+    """One timeline: coloured serving intervals, event markers above, dated axis below."""
+    span = max((hi - lo).total_seconds(), 1e-3)
+
+    def pct(moment: datetime) -> float:
+        return min(max((moment - lo).total_seconds() / span * 100, 0.0), 100.0)
+
+    segs = []
+    for s in serving:
+        a, b = pct(_timestamp(s.start)), pct(_timestamp(s.end))
+        if b <= 0 or a >= 100 or (b - a <= 0 and _timestamp(s.start) >= hi):
+            continue
+        width = max(b - a, 0.5)
+        text = f"v{s.version} {s.state}" if s.version else s.state
+        label = f"{text}: {_when(s.start)} to {_when(s.end)} UTC {s.reason}".strip()
+        inner = _h(text) if width >= 9 else ""
+        segs.append(
+            f'<div class="seg {s.state.replace(" ", "-")}" style="left:{a:.3f}%;width:{width:.3f}%"'
+            f' title="{_h(label)}">{inner}</div>'
+        )
+    pins = "".join(
+        f'<i class="mark {tone}" style="left:{pct(at):.3f}%" title="{_h(label)}"></i>'
+        for at, tone, label in marks
+        if lo <= at <= hi
+    )
+    fmt = _tick_format(span)
+    ticks = []
+    for i in range(5):
+        moment = lo + (hi - lo) * (i / 4)
+        if 0 < i < 4 and span > 2 * 3600:  # inner ticks on whole minutes
+            moment = (moment + timedelta(seconds=30)).replace(second=0, microsecond=0)
+        cls = "tick first" if i == 0 else "tick last" if i == 4 else "tick"
+        ticks.append(
+            f'<span class="{cls}" style="left:{i * 25}%">{_h(moment.strftime(fmt))}</span>'
+        )
+    return (
+        f'<div class="timeline"><p class="caption">{_h(caption)}</p>'
+        f'<div class="marks">{pins}</div><div class="bar">{"".join(segs)}</div>'
+        f'<div class="axis">{"".join(ticks)}</div></div>'
+    )
+
+
+_LEGEND = (
+    '<p class="legend"><span><i class="serving"></i>serving</span>'
+    '<span><i class="disabled"></i>disabled (killed)</span>'
+    '<span><i class="none"></i>no serving version</span>'
+    '<span><i class="m kill"></i>kill</span><span><i class="m good"></i>approval, promotion, re-enable</span>'
+    '<span><i class="m warn"></i>drift incident, webhook incident</span>'
+    '<span><i class="m bad"></i>rejection, refusal, failure</span></p>'
+)
+
+
+def _ledger_badge(ledger: Mapping[str, Any]) -> str:
+    if ledger.get("verified") is True:
+        facts = []
+        for key, noun in (
+            ("records", "records"),
+            ("last_seq", "last seq"),
+            ("checkpoints", "checkpoints"),
+            ("sealed_segments", "sealed segments"),
+        ):
+            if key in ledger:
+                facts.append(f"{noun} {ledger[key]}")
+        return (
+            '<span class="badge ok">✓ audit ledger verified</span> '
+            f'<span class="meta">{_h(", ".join(facts))}</span>'
+        )
+    return (
+        '<span class="badge warn">ledger verification not stated</span> '
+        f'<span class="meta">{_h(_ledger_line(ledger))}</span>'
+    )
+
+
+def _period_text(start: datetime, end: datetime) -> str:
+    return f"{start:%d %b %Y %H:%M} to {end:%d %b %Y %H:%M} UTC"
+
+
+def _model_section(section: ModelSection, start: datetime, end: datetime) -> list[str]:
+    serving = _merged(section.serving)
+    final = serving[-1] if serving else None
+    state = final.state if final else "not serving"
+    state_text = f"{state} v{final.version}" if final and final.version else state
+    anchor = "model-" + "".join(c if c.isalnum() else "-" for c in section.model)
+    out = [
+        f'<section class="model" id="{_h(anchor)}" data-model="{_h(section.model)}">',
+        f'<h2>{_h(section.model)} <span class="badge state-{state.replace(" ", "-")}">'
+        f"at period end: {_h(state_text)}</span></h2>",
+        '<h3>Accountable roles</h3><div class="roles">',
+    ]
+    for role in _ROLE_NAMES:
+        who = section.roles.get(role)
+        value = _h(who) if who else '<span class="missing">not recorded</span>'
+        out.append(f'<b data-role="{role}">{role.title()}</b><span>{value}</span>')
+    for role, who in section.roles.items():
+        if role not in _ROLE_NAMES:
+            out.append(f'<b data-role="{_h(role)}">{_h(role.title())}</b><span>{_h(who)}</span>')
+    out.append("</div>")
+
+    marks = []
+    for e in section.events:
+        tone = _tone(e)
+        if tone in ("kill", "good", "warn", "bad"):
+            marks.append(
+                (_timestamp(e.ts), tone, f"{_when(e.ts)} {e.action} by {e.actor}: {e.summary}")
+            )
+    out.append("<h3>Serving timeline</h3>")
+    out.append(_bar(serving, marks, start, end, f"Whole period: {_period_text(start, end)}"))
+    # activity squeezed into a sliver of the period (a demo, one incident day): add a close-up
+    moments = [m[0] for m in marks] + [
+        _timestamp(t) for s in serving for t in (s.start, s.end) if start < _timestamp(t) < end
+    ]
+    if moments:
+        first, last = min(moments), max(moments)
+        window = (last - first).total_seconds()
+        if window < 0.1 * (end - start).total_seconds():
+            pad = timedelta(seconds=max(window * 0.08, 5.0))
+            lo, hi = max(first - pad, start), min(last + pad, end)
+            out.append(
+                _bar(
+                    serving,
+                    marks,
+                    lo,
+                    hi,
+                    f"Close-up of the activity: {_when(lo)} to {_when(hi)} UTC",
+                )
+            )
+    out.append(_LEGEND)
+
+    out.append(
+        '<table class="serving"><thead><tr><th>from (UTC)</th><th>to (UTC)</th><th>state</th>'
+        "<th>version</th><th>reason</th></tr></thead><tbody>"
+    )
+    for s in serving:
+        out.append(
+            f'<tr class="tone-{"good" if s.state == "serving" else "kill" if s.state == "disabled" else "routine"}">'
+            f'<td class="when">{_h(_when(s.start))}</td><td class="when">{_h(_when(s.end))}</td>'
+            f"<td>{_h(s.state)}</td><td>{_h(s.version or '-')}</td>"
+            f'<td class="summary">{_h(s.reason)}</td></tr>'
+        )
+    out.append("</tbody></table>")
+
+    counts = ", ".join(f"{n} {cat}" for cat, n in sorted(section.counts.items()))
+    out.append(
+        f'<h3>Events <span class="meta">({len(section.events)}: {_h(counts) or "none"})</span></h3>'
+        '<table class="events"><colgroup><col class="c-seq"><col class="c-when"><col class="c-cat">'
+        '<col class="c-action"><col class="c-ver"><col class="c-actor"><col></colgroup>'
+        "<thead><tr><th>seq</th><th>time (UTC)</th><th>category</th><th>action</th>"
+        "<th>version</th><th>actor (role)</th><th>summary</th></tr></thead><tbody>"
+    )
+    for e in section.events:
+        out.append(
+            f'<tr class="tone-{_tone(e) or "change"}"><td class="num">{e.seq}</td>'
+            f'<td class="when">{_h(_when(e.ts))}</td>'
+            f'<td><span class="cat">{_h(e.category)}</span></td>'
+            f'<td class="action">{_h(e.action)}</td><td>{_h(e.version or "-")}</td>'
+            f"<td>{_h(e.actor)} <small>({_h(e.role)})</small></td>"
+            f'<td class="summary">{_h(e.summary)}</td></tr>'
+        )
+    if not section.events:
+        out.append('<tr><td colspan="7">No events for this model in the period.</td></tr>')
+    out.append("</tbody></table></section>")
+    return out
+
+
 def _html(report: ComplianceReport) -> str:
     start, end = _timestamp(report.period_start), _timestamp(report.period_end)
-    span = max((end - start).total_seconds(), 1.0)
+    totals = report.totals
     cards = "".join(
-        f'<div class="card"><b>{v}</b>{_h(k.replace("_", " "))}</div>'
-        for k, v in report.totals.items()
+        f'<div class="card {_TOTAL_CARDS.get(k, (k, ""))[1] if v else ""}" data-total="{_h(k)}">'
+        f"<b>{v}</b>{_h(_TOTAL_CARDS.get(k, (k.replace('_', ' '), ''))[0])}</div>"
+        for k, v in totals.items()
     )
     body = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         "<meta name=viewport content='width=device-width,initial-scale=1'>",
         f"<title>Compliance report {_h(report.period_start[:10])} to {_h(report.period_end[:10])}</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>Model governance compliance report</h1>",
-        f'<p class="meta">Period {_h(report.period_start)} to {_h(report.period_end)} · '
-        f"generated {_h(report.generated_at)}</p>",
-        f'<p>Audit ledger: <span class="ok">{_h(_ledger_line(report.ledger))}</span></p>',
-        f'<div class="cards">{cards}</div>',
+        "<header><h1>Model governance compliance report</h1>",
+        f'<p class="meta">Period <b>{_h(_period_text(start, end))}</b> · generated '
+        f"{_h(_when(report.generated_at))} UTC</p>",
+        f'<p class="ledger">{_ledger_badge(report.ledger)}</p></header>',
+        '<p class="howto"><b>How to read this report.</b> Built only from the verified audit '
+        "ledger. The cards count the period's events; then, per model, its accountable people, "
+        "a bar showing which version was serving when (green serving, red killed, hatched none), "
+        "and every ledger event in order. Rows: <b>red</b> kills and refusals, <b>amber</b> drift "
+        "incidents and alerts, <b>green</b> approvals, promotions and re-enables, grey routine "
+        "evidence (scans, signatures, checks). All times are UTC.</p>",
+        f'<div class="cards" id="totals">{cards}</div>',
     ]
     if not report.models:
-        body.append("<p>No governance events were recorded in this period.</p>")
+        body.append('<p class="empty">No governance events were recorded in this period.</p>')
+    else:
+        body.append(
+            '<h2 id="at-a-glance">Models at a glance</h2><table class="glance"><thead><tr>'
+            "<th>model</th><th>owner</th><th>guardian</th><th>at period end</th>"
+            '<th class="num">changes</th><th class="num">approvals</th>'
+            '<th class="num">incidents</th><th class="num">kills</th><th class="num">events</th>'
+            "</tr></thead><tbody>"
+        )
+        for section in report.models:
+            final = _merged(section.serving)[-1]
+            anchor = "model-" + "".join(c if c.isalnum() else "-" for c in section.model)
+            state_text = f"{final.state} v{final.version}" if final.version else final.state
+            events = section.events
+            body.append(
+                f'<tr><td class="name"><a href="#{_h(anchor)}">{_h(section.model)}</a></td>'
+                f"<td>{_h(section.roles.get('owner', '—'))}</td>"
+                f"<td>{_h(section.roles.get('guardian', '—'))}</td>"
+                f'<td><span class="badge state-{final.state.replace(" ", "-")}">{_h(state_text)}</span></td>'
+                f'<td class="num">{sum(e.category in _CHANGES for e in events)}</td>'
+                f'<td class="num">{sum(e.action == "approval.granted" for e in events)}</td>'
+                f'<td class="num">{sum(_is_incident(e) for e in events)}</td>'
+                f'<td class="num">{sum(e.action == "model.disabled" for e in events)}</td>'
+                f'<td class="num">{len(events)}</td></tr>'
+            )
+        body.append("</tbody></table>")
     for section in report.models:
-        body.append(f"<section><h2>{_h(section.model)}</h2><div class=roles>")
-        for role, who in section.roles.items():
-            body.append(f"<b>{_h(role.title())}</b><span>{_h(who)}</span>")
-        body.append("</div><h3>Serving timeline</h3><div class=timeline>")
-        for s in section.serving:
-            width = max((_timestamp(s.end) - _timestamp(s.start)).total_seconds() / span * 100, 0.4)
-            label = f"{s.state} v{s.version or '-'} {s.start} → {s.end} {s.reason}"
-            body.append(
-                f'<div class="seg {s.state.replace(" ", "-")}" style="width:{width:.2f}%" title="{_h(label)}"></div>'
-            )
-        body.append(
-            "</div><p class=legend><span><i class=serving></i>serving</span>"
-            "<span><i class=disabled></i>disabled</span><span><i class=not-serving></i>not serving</span></p>"
-        )
-        body.append(
-            "<table><tr><th>from</th><th>to</th><th>state</th><th>version</th><th>reason</th></tr>"
-        )
-        for s in section.serving:
-            body.append(
-                f"<tr><td>{_h(s.start)}</td><td>{_h(s.end)}</td><td>{_h(s.state)}</td>"
-                f"<td>{_h(s.version)}</td><td>{_h(s.reason)}</td></tr>"
-            )
-        body.append(
-            "</table><h3>Events</h3><table><tr><th>seq</th><th>time (UTC)</th><th>category</th>"
-            "<th>action</th><th>version</th><th>actor</th><th>summary</th></tr>"
-        )
-        for e in section.events:
-            body.append(
-                f"<tr><td>{e.seq}</td><td>{_h(e.ts)}</td>"
-                f'<td><span class="cat cat-{_h(e.category)}">{_h(e.category)}</span></td>'
-                f"<td>{_h(e.action)}</td><td>{_h(e.version)}</td>"
-                f"<td>{_h(e.actor)} <small>({_h(e.role)})</small></td><td>{_h(e.summary)}</td></tr>"
-            )
-        body.append("</table></section>")
+        body.extend(_model_section(section, start, end))
+    body.append(
+        "<footer>Generated by Model Steward from the audit ledger. The JSON and CSV exports of "
+        "this report carry every recorded field (hashes, run ids); "
+        "<code>steward audit verify</code> re-checks the ledger.</footer>"
+    )
     body.append("</body></html>\n")
     return "\n".join(body)
 
