@@ -169,6 +169,25 @@ def test_mlflow_down_still_disables_and_reports_the_pending_step(
     ]
 
 
+def test_slack_down_still_disables_and_keeps_the_notices_pending(
+    promoted: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelsteward.errors import ExternalServiceError
+
+    port = _free_port()
+    monkeypatch.setenv("STEWARD_SLACK_BOT_TOKEN", "xoxb-test-token")
+    monkeypatch.setenv("STEWARD_SLACK_API_URL", f"http://127.0.0.1:{port}/api/")
+    monkeypatch.setenv("STEWARD_PAGERDUTY_EVENTS_URL", f"http://127.0.0.1:{port}/v2/enqueue")
+    monkeypatch.setenv("PD_ROUTING_KEY_FRAUD", "R0UT1NGKEY0123456789abcdefABCDEF")
+    settings = promoted["settings"]
+    state = _kill()(_params(), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ExternalServiceError, match=r"pending: notices: \d+ not delivered yet"):
+        state.result()
+    assert switch(settings).active is False
+    assert alias(settings) is None  # MLflow was up: that step is done
+
+
 def test_unregistered_model_is_still_disabled(promoted: dict[str, Any]) -> None:
     result = _kill()(_params(model="shadow-model"))
     assert result.pending == []

@@ -145,3 +145,17 @@ def test_version_without_a_stored_artifact_is_refused_before_asking(
     with pytest.raises(NotFoundError, match=r"v7: no artifact\.stored record"):
         run_reenable(_params(version="7"))
     assert "approval.requested" not in [str(r.action) for r in records(killed["settings"])]
+
+
+def test_registry_pointed_at_another_artifact_is_refused(killed: dict[str, Any]) -> None:
+    from flows.reenable_model import run_reenable
+    from modelsteward.registry import ModelRegistry
+
+    settings = killed["settings"]
+    ModelRegistry.from_settings(settings).set_version_tags(
+        MODEL, killed["version"], {"steward.s3.index_version_id": "forged-version-id"}
+    )
+    with pytest.raises(IntegrityError, match=r"index_version_id is forged-version-id"):
+        run_reenable(_params(), decisions=[_decision(GUARDIAN)])
+    assert switch(settings).active is False and alias(settings) is None
+    assert [r.details["step"] for r in records(settings, "artifact.rejected")] == ["re-enable"]
