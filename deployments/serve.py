@@ -61,6 +61,7 @@ def build_deployments() -> list[Any]:
     from flows.kill_model import kill_model
     from flows.onboard_model import onboard_model
     from flows.reenable_model import reenable_model
+    from flows.seal_ledger import seal_ledger
     from modelsteward.policy import load_policy_dir
     from modelsteward.settings import load_settings
 
@@ -81,6 +82,12 @@ def build_deployments() -> list[Any]:
         ),
         evaluate_fleet.to_deployment(
             name="evaluate-fleet", entrypoint_type=module, tags=["monitoring"]
+        ),
+        seal_ledger.to_deployment(
+            name="seal-ledger",
+            entrypoint_type=module,
+            tags=["governance", "audit"],
+            interval=3600,
         ),
         compliance_report.to_deployment(
             name="compliance-report",

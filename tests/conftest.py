@@ -150,3 +150,64 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def _postgres_answers(dsn: str) -> bool:
+    import asyncio
+
+    import asyncpg
+
+    async def ping() -> bool:
+        connection = await asyncpg.connect(dsn, timeout=3)
+        await connection.close()
+        return True
+
+    try:
+        return asyncio.run(ping())
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server: ``STEWARD_TEST_POSTGRES_DSN``, the machine's 127.0.0.1:5432, or a
+    private one started from the ``pgserver`` wheel. Yields a libpq DSN for the ``postgres``
+    database."""
+    dsn = os.environ.get(
+        "STEWARD_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    if _postgres_answers(dsn):
+        yield dsn
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_database(postgres_dsn: str) -> Iterator[str]:
+    """A fresh, empty database; yields its SQLAlchemy asyncpg URL (what Prefect wants)."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"steward_test_{uuid.uuid4().hex[:10]}"
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(postgres_dsn, timeout=10)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base, _, query = postgres_dsn.partition("?")
+    url = base.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+    try:
+        yield url + (f"?{query}" if query else "")
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

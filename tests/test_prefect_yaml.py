@@ -68,7 +68,7 @@ def test_serve_builds_the_same_deployments(monkeypatch: pytest.MonkeyPatch) -> N
     assert set(served) == set(DEPLOYMENTS)
     for name, deployment in served.items():
         spec = DEPLOYMENTS[name]
-        crons = [s.schedule.cron for s in deployment.schedules or []]
-        assert crons == [s["cron"] for s in spec.get("schedules", [])], name
+        crons = [getattr(s.schedule, "cron", None) for s in deployment.schedules or []]
+        assert crons == [s.get("cron") for s in spec.get("schedules", [])], name
         assert bool(deployment.triggers) == bool(spec.get("triggers")), name
         assert deployment.entrypoint == spec["entrypoint"].replace(".py:", ".").replace("/", ".")

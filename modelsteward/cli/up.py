@@ -10,6 +10,7 @@ environment and are stopped in reverse order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess  # nosec B404
@@ -57,14 +58,20 @@ class Stack:
     def stop(self) -> None:
         for name, process in reversed(self.children):
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+                self._signal(process, signal.SIGTERM)
                 try:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
-                    process.kill()
+                    self._signal(process, signal.SIGKILL)
                     process.wait()
+            self._signal(process, signal.SIGTERM)  # whatever it left in its process group
             click.echo(f"stopped {name}")
         self.children.clear()
+
+    @staticmethod
+    def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)  # each child leads its own session
 
     def failed(self) -> str | None:
         for name, process in self.children:
