@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 FRAUD = "fraud-detector"
 TUMOR = "tumor-classifier"
-_WEBHOOK_SECRET = "demo-webhook-secret"  # nosec B105 - a throw-away secret for a loopback demo
+# a throw-away secret for a loopback demo
+_WEBHOOK_SECRET = "demo-webhook-secret"  # nosec B105
 
 
 @dataclass
