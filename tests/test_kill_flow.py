@@ -43,6 +43,14 @@ def _params(**overrides: Any) -> Any:
     return KillParameters(**values)
 
 
+def _artifact(key: str) -> str:
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get(key)
+    assert artifact is not None, f"no artifact {key}"
+    return str(artifact.data)
+
+
 def _kill() -> Any:
     from flows.kill_model import kill_model
 
@@ -77,6 +85,9 @@ def test_kill_turns_switch_off_removes_alias_and_is_idempotent(
     for role in ("owner", "guardian", "operator"):
         assert f"was stopped (kill switch off) for {role}" in notices
 
+    summary = _artifact("kill-fraud-detector")
+    assert "turned off now" in summary and f"removed from v{version}" in summary
+
     revision = state.revision
     again = _kill()(_params(reason="second request"))
     assert again.pending == []
@@ -88,6 +99,7 @@ def test_kill_turns_switch_off_removes_alias_and_is_idempotent(
     assert switch(settings).reason == "drift beyond the critical threshold"  # the first kill's
     assert len(records(settings, "model.disabled")) == 2  # nothing recorded twice
     assert again.notices is not None and again.notices["delivered"] == 0  # same notice key
+    assert "already off" in _artifact("kill-fraud-detector")
 
 
 def test_switch_already_flipped_by_the_service_is_not_audited_again(
@@ -153,6 +165,7 @@ def test_mlflow_down_still_disables_and_reports_the_pending_step(
     with pytest.raises(ExternalServiceError, match=r"pending: registry: ExternalServiceError"):
         state.result()
     assert switch(settings).active is False  # disabled all the same
+    assert "## Pending" in _artifact("kill-fraud-detector")
     assert [r.details.get("step") for r in records(settings, "model.disabled")] == ["switch"]
 
     # MLflow is back: running again finishes the registry step, the switch is left alone

@@ -99,6 +99,11 @@ def test_guardian_reenables_restoring_alias_then_switch(killed: dict[str, Any]) 
     assert (enabled.actor, str(enabled.role)) == (GUARDIAN, "guardian")
     assert enabled.details["signature_sha256"] == killed["stored"].signature_sha256
     assert enabled.details["risk_assessment"] == "root cause fixed"
+    from prefect.artifacts import Artifact
+
+    summary = Artifact.get("reenable-fraud-detector")
+    assert summary is not None and "**enabled**" in str(summary.data)
+    assert f"alias `champion` → v{version}" in str(summary.data)
 
 
 def test_operator_is_refused_and_audited_guardian_rejection_keeps_it_off(
