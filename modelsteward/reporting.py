@@ -480,7 +480,7 @@ _CSS = "\n".join(
         "th{background:var(--soft);font-weight:600}",
         "td.num,th.num{text-align:right}",
         "td.when,td.name{white-space:nowrap;font-variant-numeric:tabular-nums}",
-        "td.summary,td.action{overflow-wrap:anywhere}",
+        "td.summary,td.action,td.actor{overflow-wrap:anywhere}",
         "table.events{table-layout:fixed}",
         "table.events col.c-seq{width:3.4rem}table.events col.c-when{width:10.6rem}",
         "table.events col.c-cat{width:7.2rem}table.events col.c-action{width:11.6rem}",
@@ -497,7 +497,7 @@ _CSS = "\n".join(
         "border:1px solid #cfd5df;background:repeating-linear-gradient(135deg,#f1f3f7 0 6px,#e6e9ef 6px 12px)}",
         ".seg{position:absolute;top:0;bottom:0;color:#fff;font-size:.75rem;font-weight:600;"
         "line-height:28px;padding-left:.35rem;white-space:nowrap;overflow:hidden}",
-        ".seg.serving{background:#3aa76d}.seg.disabled{background:#d64545}.seg.not-serving{background:var(--grey)}",
+        ".seg.serving{background:#3aa76d}.seg.disabled{background:#d64545}.seg.not-serving{background:transparent;color:var(--muted)}",
         ".marks{position:relative;height:14px}",
         ".mark{position:absolute;top:2px;width:0;height:0;border-left:6px solid transparent;"
         "border-right:6px solid transparent;border-top:10px solid #555;margin-left:-6px}",
@@ -531,6 +531,10 @@ _CSS = "\n".join(
         "tr,.timeline,.cards,.roles,.howto{break-inside:avoid}"
         "h2,h3{break-after:avoid}"
         "section.model+section.model{break-before:page}"
+        "table{font-size:8.5pt}th,td{padding:.2rem .3rem}td.when{white-space:normal}"
+        "table.events col.c-seq{width:5%}table.events col.c-when{width:11%}"
+        "table.events col.c-cat{width:12%}table.events col.c-action{width:15%}"
+        "table.events col.c-ver{width:7%}table.events col.c-actor{width:16%}"
         "}",
     ]
 )
@@ -771,7 +775,7 @@ def _model_section(section: ModelSection, start: datetime, end: datetime) -> lis
             f'<td class="when">{_h(_when(e.ts))}</td>'
             f'<td><span class="cat">{_h(e.category)}</span></td>'
             f'<td class="action">{_h(e.action)}</td><td>{_h(e.version or "-")}</td>'
-            f"<td>{_h(e.actor)} <small>({_h(e.role)})</small></td>"
+            f'<td class="actor">{_h(e.actor)} <small>({_h(e.role)})</small></td>'
             f'<td class="summary">{_h(e.summary)}</td></tr>'
         )
     if not section.events:

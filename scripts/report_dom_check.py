@@ -11,12 +11,14 @@ It prints one line per problem and exits 1 if there is any, else prints ``ok ...
 What a report page must have: a ``<title>``, one ``<h1>``, the totals cards (``#totals`` with
 one ``.card`` per total), and per model a ``section.model[data-model]`` holding the three
 accountable roles (owner, guardian, operator), a serving timeline (``.timeline`` with a
-``.bar`` and at least one ``.seg``), the serving-periods table (``table.serving``) and the
-events table (``table.events`` with one row per event). An empty period has no model sections
-and says "No governance events". Self-contained: no ``<script>``, and no element loads anything
-from elsewhere (``src``/``href``/``srcset``/``poster``/``data`` of link, script, img, iframe,
-source, video, audio, embed, object, image, use, input, track, base must be absent, a fragment
-``#...`` or a ``data:`` URL), and no CSS ``url(...)`` or ``@import`` pointing outside the page.
+``.bar`` of ``.seg`` and a dated ``.axis`` of ``.tick``), the serving-periods table
+(``table.serving``) and the events table (``table.events`` with one row per event). An
+empty period has no model sections and says "No governance events".
+
+Self-contained: no ``<script>``, and no element loads anything from elsewhere
+(``src``/``href``/``srcset``/``poster``/``data`` of link, script, img, iframe, source, video,
+audio, embed, object, image, use, input, track, base must be absent, a fragment ``#...`` or a
+``data:`` URL), and no CSS ``url(...)`` or ``@import`` pointing outside the page.
 Plain ``<a href>`` links are allowed only as in-page fragments too (the page is evidence and
 must not depend on, or send the reader to, anything it does not contain).
 """
@@ -75,6 +77,7 @@ class _Model:
     timelines: int = 0
     bars: int = 0
     segments: int = 0
+    ticks: int = 0
     serving_tables: int = 0
     serving_rows: int = 0
     events_tables: int = 0
@@ -141,6 +144,8 @@ class _Scan(HTMLParser):
                 current.bars += 1
             if "seg" in classes and self._within("bar"):
                 current.segments += 1
+            if "tick" in classes and self._within("axis"):
+                current.ticks += 1
             if tag == "table" and "serving" in classes:
                 current.serving_tables += 1
                 self._table = "serving"
@@ -255,6 +260,11 @@ def check_report_dom(
             problems.append(
                 f"{where}: serving timeline incomplete (timelines {m.timelines}, bars {m.bars}, "
                 f"segments {m.segments}); expected a .timeline with a .bar of .seg"
+            )
+        if m.timelines and m.ticks < 2 * m.timelines:
+            problems.append(
+                f"{where}: serving timeline has {m.ticks} dated axis ticks for {m.timelines} "
+                "bar(s); expected at least a start and an end date under each bar"
             )
         if m.serving_tables != 1 or m.serving_rows < 1:
             problems.append(

@@ -101,6 +101,7 @@ def test_browser_check_fails_on_a_page_that_loads_something(tmp_path: Path) -> N
         ('data-role="guardian"', 'data-role="someone"', "roles ['guardian'] not shown"),
         ('class="events"', 'class="log"', "events table: got 0"),
         ('class="timeline"', 'class="line"', "serving timeline incomplete"),
+        ('class="axis"', 'class="nothing"', "0 dated axis ticks"),
         ('id="totals"', 'id="sums"', "totals: got 0 #totals"),
         ("<h1>", "<h1>x</h1><h1>", "h1: got 2"),
     ],
