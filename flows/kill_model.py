@@ -29,9 +29,10 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from modelsteward.errors import ExternalServiceError, NotFoundError, StewardError
+from modelsteward.killswitch import validate_model_name
 from modelsteward.registry import CHAMPION
 from modelsteward.settings import StewardSettings, load_settings
 from tasks import killswitch as killswitch_tasks
@@ -69,6 +70,8 @@ class KillParameters(BaseModel):
         ge=0,
         description="Store revision of a switch flip already made and audited by the caller.",
     )
+
+    _model_name = field_validator("model")(validate_model_name)
 
 
 class KillResult(BaseModel):

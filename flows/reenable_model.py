@@ -28,7 +28,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from flows.onboard_model import (
     ApprovalInput,
@@ -42,6 +42,7 @@ from modelsteward.errors import (
     NotFoundError,
     PolicyError,
 )
+from modelsteward.killswitch import validate_model_name
 from modelsteward.policy import Policy, load_policy
 from modelsteward.registry import CHAMPION
 from modelsteward.settings import StewardSettings, load_settings
@@ -75,6 +76,8 @@ class ReenableParameters(BaseModel):
     approval_timeout_seconds: int | None = Field(
         default=None, ge=1, description="Default: the policy's approval.timeout_seconds."
     )
+
+    _model_name = field_validator("model")(validate_model_name)
 
 
 class ReenableResult(BaseModel):
@@ -170,6 +173,18 @@ def reenable_model(request: ReenableParameters) -> ReenableResult:
     try:
         version = _version_to_serve(settings, request)
         audit.version = version
+        already = _already_serving(settings, request.model, version)
+        if already is not None:
+            result = ReenableResult(
+                model=request.model,
+                version=version,
+                status="enabled",
+                reason="already serving: kill switch on and champion on this version",
+                switch_revision=already,
+                flow_run_id=run_id,
+            )
+            _summary(result, request)
+            return result
         stored = audit.recorded_artifact(version)
         decision, refused = _await_approval(settings, policy, request, audit, version, run_id)
         base = {
@@ -238,7 +253,8 @@ def _version_to_serve(settings: StewardSettings, request: ReenableParameters) ->
     if request.version:
         return request.version
     where = serving_tasks.remembered_version(settings, request.model)
-    version = where["removed"] or where["current"]
+    # the alias still set (a kill whose MLflow step is pending) wins over the remembered one
+    version = where["current"] or where["removed"]
     if version is None:
         switch = killswitch_tasks.read_switch(settings, request.model)
         version = switch.get("version")
@@ -248,6 +264,15 @@ def _version_to_serve(settings: StewardSettings, request: ReenableParameters) ->
             "alias.champion.removed_version tag, no version in the kill switch); pass version"
         )
     return str(version)
+
+
+def _already_serving(settings: StewardSettings, model: str, version: str) -> int | None:
+    """The switch revision when ``model`` serves ``version`` already (nothing to do)."""
+    switch = killswitch_tasks.read_switch(settings, model)
+    if not switch["active"] or str(switch.get("version")) != version:
+        return None
+    where = serving_tasks.remembered_version(settings, model)
+    return int(switch["revision"]) if where["current"] == version else None
 
 
 def _await_approval(

@@ -137,3 +137,15 @@ def test_the_http_service_follow_up_parameters_fit_kill_model() -> None:
     assert name == "request" and rest == []
     request = KillParameters.model_validate(values)
     assert (request.switch_revision, request.role) == (42, "pagerduty")
+
+
+def test_parameters_refuse_bad_model_names() -> None:
+    from pydantic import ValidationError
+
+    from flows.kill_model import KillParameters
+    from flows.reenable_model import ReenableParameters
+
+    with pytest.raises(ValidationError, match=r"model name: got '\.\./etc'"):
+        KillParameters(model="../etc", reason="x", actor="y")
+    with pytest.raises(ValidationError, match="model name: got 'Fraud Detector'"):
+        ReenableParameters(model="Fraud Detector", requested_by="y")

@@ -105,6 +105,13 @@ def test_guardian_reenables_restoring_alias_then_switch(killed: dict[str, Any]) 
     assert summary is not None and "**enabled**" in str(summary.data)
     assert f"alias `champion` → v{version}" in str(summary.data)
 
+    # idempotent: serving already, so nothing is asked, changed or recorded
+    count = len(records(settings))
+    again = run_reenable(_params())  # no decisions: it would wait if it asked
+    assert (again.status, again.switch_revision) == ("enabled", state.revision)
+    assert again.reason.startswith("already serving")
+    assert len(records(settings)) == count
+
 
 def test_operator_is_refused_and_audited_guardian_rejection_keeps_it_off(
     killed: dict[str, Any],
