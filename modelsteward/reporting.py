@@ -697,12 +697,21 @@ def _period_text(start: datetime, end: datetime) -> str:
     return f"{start:%d %b %Y %H:%M} to {end:%d %b %Y %H:%M} UTC"
 
 
-def _model_section(section: ModelSection, start: datetime, end: datetime) -> list[str]:
-    serving = _merged(section.serving)
+def _anchor(model: str) -> str:
+    return "model-" + "".join(c if c.isalnum() else "-" for c in model)
+
+
+def _state_at_end(serving: list[ServingInterval]) -> tuple[str, str]:
+    """(state, label) of the last serving interval: ("disabled", "disabled v1")."""
     final = serving[-1] if serving else None
     state = final.state if final else "not serving"
-    state_text = f"{state} v{final.version}" if final and final.version else state
-    anchor = "model-" + "".join(c if c.isalnum() else "-" for c in section.model)
+    return state, f"{state} v{final.version}" if final and final.version else state
+
+
+def _model_section(section: ModelSection, start: datetime, end: datetime) -> list[str]:
+    serving = _merged(section.serving)
+    state, state_text = _state_at_end(serving)
+    anchor = _anchor(section.model)
     out = [
         f'<section class="model" id="{_h(anchor)}" data-model="{_h(section.model)}">',
         f'<h2>{_h(section.model)} <span class="badge state-{state.replace(" ", "-")}">'
@@ -820,15 +829,14 @@ def _html(report: ComplianceReport) -> str:
             "</tr></thead><tbody>"
         )
         for section in report.models:
-            final = _merged(section.serving)[-1]
-            anchor = "model-" + "".join(c if c.isalnum() else "-" for c in section.model)
-            state_text = f"{final.state} v{final.version}" if final.version else final.state
+            state, state_text = _state_at_end(_merged(section.serving))
+            anchor = _anchor(section.model)
             events = section.events
             body.append(
                 f'<tr><td class="name"><a href="#{_h(anchor)}">{_h(section.model)}</a></td>'
                 f"<td>{_h(section.roles.get('owner', '—'))}</td>"
                 f"<td>{_h(section.roles.get('guardian', '—'))}</td>"
-                f'<td><span class="badge state-{final.state.replace(" ", "-")}">{_h(state_text)}</span></td>'
+                f'<td><span class="badge state-{state.replace(" ", "-")}">{_h(state_text)}</span></td>'
                 f'<td class="num">{sum(e.category in _CHANGES for e in events)}</td>'
                 f'<td class="num">{sum(e.action == "approval.granted" for e in events)}</td>'
                 f'<td class="num">{sum(_is_incident(e) for e in events)}</td>'

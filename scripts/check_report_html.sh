@@ -45,8 +45,8 @@ if [[ ! -f "$report" ]]; then
     exit 2
 fi
 browser="${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}"
-if [[ -z "$browser" ]]; then
-    echo "check_report_html: chromium not found; install it with 'apt-get install -y chromium' (or set CHROMIUM)" >&2
+if [[ -z "$browser" || ! -x "$browser" ]]; then
+    echo "check_report_html: chromium not found (got '${browser}'); install it with 'apt-get install -y chromium' or set CHROMIUM to its path" >&2
     exit 2
 fi
 python="$repo/.venv/bin/python"

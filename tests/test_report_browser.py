@@ -9,13 +9,17 @@ HTML with Python's ``html.parser``: never a silent skip.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_reporting import RECORDS, quarter, rec
 
 from modelsteward.reporting import build_report, parse_period, render
@@ -136,3 +140,74 @@ def test_activity_in_a_sliver_of_the_period_gets_a_close_up() -> None:
     page = render(build_report(records, *quarter()), "html")
     assert "Close-up of the activity: 2026-07-02 09:59:" in page
     assert check(page, models=["fraud-detector"]) == []
+
+
+_ACTIONS = [
+    "model.registered",
+    "approval.granted",
+    "approval.rejected",
+    "model.promoted",
+    "drift.evaluated",
+    "alert.sent",
+    "model.disabled",
+    "model.enabled",
+    "access.refused",
+    "webhook.received",
+]
+
+
+@st.composite
+def ledgers(draw: st.DrawFn) -> list[dict]:
+    base = datetime(2026, 6, 15, tzinfo=UTC)
+    count = draw(st.integers(0, 12))
+    offsets = sorted(draw(st.lists(st.integers(0, 130 * 86400), min_size=count, max_size=count)))
+    records = []
+    for seq, offset in enumerate(offsets, start=1):
+        details: dict[str, object] = {}
+        if draw(st.booleans()):
+            details["severity"] = draw(st.sampled_from(["none", "warning", "critical"]))
+        if draw(st.booleans()):
+            details["reason"] = draw(st.text(max_size=20))
+        records.append(
+            rec(
+                seq,
+                (base + timedelta(seconds=offset)).isoformat(),
+                draw(st.sampled_from(_ACTIONS)),
+                model=draw(st.sampled_from(["fraud-detector", "a<b>&c", "modèle 2"])),
+                version=draw(st.sampled_from([None, "1", "2"])),
+                **details,
+            )
+        )
+    return records
+
+
+@settings(max_examples=40, deadline=None)
+@given(records=ledgers())
+def test_any_ledger_renders_a_page_that_passes_the_checks(records: list[dict]) -> None:
+    report = build_report(records, *quarter())
+    page = render(report, "html")
+    names = [m.model for m in report.models]
+    assert check(page, models=names, empty=not names) == []
+    assert "<b>&c" not in page  # model names are escaped everywhere
+
+
+def test_script_refuses_a_missing_report_or_browser(tmp_path: Path) -> None:
+    missing = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path / "nope.html")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    page = tmp_path / "r.html"
+    page.write_text(quarter_page(), encoding="utf-8")
+    no_browser = subprocess.run(
+        ["bash", str(SCRIPT), str(page)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "CHROMIUM": str(tmp_path / "no-chromium")},
+    )
+    assert no_browser.returncode == 2 and "apt-get install -y chromium" in no_browser.stderr
