@@ -205,7 +205,6 @@ def _notify(settings: StewardSettings, request: KillParameters, result: KillResu
         logger.warning("event=notices_skipped model=%s reason=no_policy", request.model)
         return
     from modelsteward.alerts import Alert
-    from tasks.alerts import send_alerts
 
     fields: dict[str, Any] = {
         "actor": request.actor,
@@ -231,16 +230,19 @@ def _notify(settings: StewardSettings, request: KillParameters, result: KillResu
         idempotency_key=f"kill:{request.model}:{result.switch_revision}",
     )
     try:
-        report = send_alerts([alert], policy, settings, wait_seconds=10.0)
+        report = killswitch_tasks.send_notices([alert], policy, settings, wait_seconds=10.0)
     except Exception as err:
         result.pending.append(f"notices: {type(err).__name__}: {err}"[:500])
         logger.error("event=notices_pending model=%s error=%s", request.model, err)
         return
     result.notices = report
-    undelivered = int(report.get("failed", 0)) + int(report.get("retrying", 0))
-    if undelivered:
-        errors = "; ".join(str(e) for e in report.get("errors", [])[:3])
-        result.pending.append(f"notices: {undelivered} not delivered yet ({errors})"[:500])
+    if report["undelivered"]:
+        errors = "; ".join(f"{t['target']}: {t['error']}" for t in report["targets"] if t["error"])[
+            :300
+        ]
+        result.pending.append(
+            f"notices: {report['undelivered']} not delivered yet, kept in the outbox ({errors})"
+        )
 
 
 def _summary(request: KillParameters, result: KillResult) -> None:
@@ -271,7 +273,13 @@ def _summary(request: KillParameters, result: KillResult) -> None:
             )
             + (f"; v{result.version} tagged disabled" if result.registry.get("tagged") else "")
         )
-    if result.notices is not None:
+    if result.notices is not None and "targets" in result.notices:
+        lines += ["", "| notice to | roles | status |", "|---|---|---|"]
+        lines += [
+            f"| {t['target']} | {', '.join(t['roles'])} | {t['status']} |"
+            for t in result.notices["targets"]
+        ]
+    elif result.notices is not None:
         lines.append(f"- kill notice: {result.notices}")
     if result.pending:
         lines += ["", "## Pending (the flow retries; re-running kill-model finishes them)", ""]

@@ -26,6 +26,7 @@ __all__ = [
     "RESOURCE_PREFIX",
     "read_switch",
     "request_kill_event",
+    "send_notices",
     "switch_off",
     "switch_on",
 ]
@@ -139,6 +140,45 @@ def switch_on(
     finally:
         _close(audit)
         _close(store)
+
+
+@task(
+    name="send-kill-notices",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=network_error,
+    cache_policy=NO_CACHE,
+)
+def send_notices(
+    alerts: list[Any], policy: Any, settings: StewardSettings, wait_seconds: float = 10.0
+) -> dict[str, Any]:
+    """Enqueue ``alerts`` (routed by ``policy``), deliver what is due, and report where each
+    of *these* notices stands (``targets``, ``undelivered``), not only this pass's counts.
+
+    Idempotent per alert key: a re-run enqueues nothing twice and sends nothing delivered.
+    """
+    from modelsteward.alerts import AlertDispatcher
+    from modelsteward.alerts.outbox import UNDELIVERED
+
+    with AlertDispatcher.from_settings(settings) as dispatcher:
+        entries = dispatcher.enqueue_many(alerts, policy)
+        report = dispatcher.deliver_pending(wait_seconds=wait_seconds)
+        current = dispatcher.outbox.get_many([entry.id for entry in entries])
+    targets = [
+        {
+            "target": f"{entry.channel}:{entry.target}",
+            "roles": list(entry.roles),
+            "status": entry.status,
+            "error": entry.last_error,
+        }
+        for entry in current
+    ]
+    return {
+        **report.summary(),
+        "enqueued": len(entries),
+        "targets": targets,
+        "undelivered": sum(entry.status in UNDELIVERED for entry in current),
+    }
 
 
 def kill_event_payload(
