@@ -481,7 +481,8 @@ _CSS = "\n".join(
         "td.num,th.num{text-align:right}",
         "td.when,td.name{white-space:nowrap;font-variant-numeric:tabular-nums}",
         "td.summary,td.action,td.actor{overflow-wrap:anywhere}",
-        "table.events{table-layout:fixed}",
+        "table.events{table-layout:fixed;min-width:1100px}",
+        ".scroll{overflow-x:auto}",
         "table.events col.c-seq{width:3.4rem}table.events col.c-when{width:10.6rem}",
         "table.events col.c-cat{width:7.2rem}table.events col.c-action{width:11.6rem}",
         "table.events col.c-ver{width:4.6rem}table.events col.c-actor{width:13.5rem}",
@@ -527,6 +528,7 @@ _CSS = "\n".join(
         "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}"
         "body{max-width:none;margin:0;padding:0;font-size:10pt}"
         "a{color:inherit;text-decoration:none}"
+        ".scroll{overflow:visible}table.events{min-width:0}"
         "thead{display:table-header-group}"
         "tr,.timeline,.cards,.roles,.howto{break-inside:avoid}"
         "h2,h3{break-after:avoid}"
@@ -773,7 +775,7 @@ def _model_section(section: ModelSection, start: datetime, end: datetime) -> lis
     counts = ", ".join(f"{n} {cat}" for cat, n in sorted(section.counts.items()))
     out.append(
         f'<h3>Events <span class="meta">({len(section.events)}: {_h(counts) or "none"})</span></h3>'
-        '<table class="events"><colgroup><col class="c-seq"><col class="c-when"><col class="c-cat">'
+        '<div class="scroll"><table class="events"><colgroup><col class="c-seq"><col class="c-when"><col class="c-cat">'
         '<col class="c-action"><col class="c-ver"><col class="c-actor"><col></colgroup>'
         "<thead><tr><th>seq</th><th>time (UTC)</th><th>category</th><th>action</th>"
         "<th>version</th><th>actor (role)</th><th>summary</th></tr></thead><tbody>"
@@ -789,7 +791,7 @@ def _model_section(section: ModelSection, start: datetime, end: datetime) -> lis
         )
     if not section.events:
         out.append('<tr><td colspan="7">No events for this model in the period.</td></tr>')
-    out.append("</tbody></table></section>")
+    out.append("</tbody></table></div></section>")
     return out
 
 
@@ -822,7 +824,8 @@ def _html(report: ComplianceReport) -> str:
         body.append('<p class="empty">No governance events were recorded in this period.</p>')
     else:
         body.append(
-            '<h2 id="at-a-glance">Models at a glance</h2><table class="glance"><thead><tr>'
+            '<h2 id="at-a-glance">Models at a glance</h2><div class="scroll">'
+            '<table class="glance"><thead><tr>'
             "<th>model</th><th>owner</th><th>guardian</th><th>at period end</th>"
             '<th class="num">changes</th><th class="num">approvals</th>'
             '<th class="num">incidents</th><th class="num">kills</th><th class="num">events</th>'
@@ -843,7 +846,7 @@ def _html(report: ComplianceReport) -> str:
                 f'<td class="num">{sum(e.action == "model.disabled" for e in events)}</td>'
                 f'<td class="num">{len(events)}</td></tr>'
             )
-        body.append("</tbody></table>")
+        body.append("</tbody></table></div>")
     for section in report.models:
         body.extend(_model_section(section, start, end))
     body.append(
