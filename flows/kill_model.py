@@ -9,6 +9,9 @@ Who started it does not matter to the order: the Prefect UI or CLI, the
 HTTP service after a PagerDuty webhook (it has flipped the switch and audited already and
 passes ``switch_revision``), or a severe evaluation.
 
+A follow-up that carries ``switch_revision`` and finds the model re-enabled at a later
+revision does nothing (``superseded``): a late run never undoes a Guardian's re-enable.
+
 Idempotent. A switch that is already off is left alone and not audited again (whoever turned
 it off recorded ``model.disabled``); the follow-up steps are recorded as ``model.disabled``
 with ``details.step`` = ``"registry"`` only when they changed something; the kill notice has a
@@ -85,6 +88,7 @@ class KillResult(BaseModel):
     registry: dict[str, Any] | None = None
     notices: dict[str, Any] | None = None
     pending: list[str] = Field(default_factory=list)
+    superseded: bool = False
     flow_run_id: str | None = None
 
 
@@ -124,6 +128,12 @@ def kill_model(request: KillParameters) -> KillResult:
     settings = load_settings()
     settings.ensure_home()
     model = request.model
+
+    # 0. a follow-up of a flip made elsewhere that a Guardian has re-enabled since: stale
+    if request.switch_revision is not None:
+        current = killswitch_tasks.read_switch(settings, model)
+        if current["active"] and int(current["revision"]) > request.switch_revision:
+            return _superseded(request, current, run_id)
 
     # 1. the switch: nothing else may delay this
     state, changed = killswitch_tasks.switch_off(
@@ -190,6 +200,38 @@ def kill_model(request: KillParameters) -> KillResult:
             f"incomplete; pending: {'; '.join(result.pending)}. The flow retries these "
             "steps; re-running kill-model finishes them too."
         )
+    return result
+
+
+def _superseded(request: KillParameters, current: dict[str, Any], run_id: str | None) -> KillResult:
+    """Leave a model alone that was re-enabled after the kill this run follows up on."""
+    get_run_logger().warning(
+        "event=kill_superseded model=%s kill_revision=%d enabled_revision=%s by=%s",
+        request.model,
+        request.switch_revision,
+        current["revision"],
+        current["changed_by"],
+    )
+    result = KillResult(
+        model=request.model,
+        version=current["version"],
+        switch_changed=False,
+        switch_revision=int(current["revision"]),
+        superseded=True,
+        flow_run_id=run_id,
+    )
+    _publish(
+        request.model,
+        [
+            f"# Kill of `{request.model}`: superseded, nothing done",
+            "",
+            f"- this run follows up the kill at switch revision {request.switch_revision} "
+            f"({request.source}: {request.reason})",
+            f"- the model was re-enabled since (revision {current['revision']}, by "
+            f"{current['changed_by']}: {current['reason']}); the switch and the "
+            f"`{CHAMPION}` alias are left as they are",
+        ],
+    )
     return result
 
 
@@ -284,11 +326,15 @@ def _summary(request: KillParameters, result: KillResult) -> None:
     if result.pending:
         lines += ["", "## Pending (the flow retries; re-running kill-model finishes them)", ""]
         lines += [f"- {item}" for item in result.pending]
+    _publish(result.model, lines)
+
+
+def _publish(model: str, lines: list[str]) -> None:
     try:
         create_markdown_artifact(
             markdown="\n".join(lines),
-            key=f"kill-{result.model}".lower().replace("_", "-").replace(".", "-"),
-            description=f"Kill of {result.model}",
+            key=f"kill-{model}".lower().replace("_", "-").replace(".", "-"),
+            description=f"Kill of {model}",
         )
     except Exception as err:  # the artifact is a view; never fail the kill for it
         get_run_logger().warning("event=artifact_failed error=%s", err)

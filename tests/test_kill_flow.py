@@ -142,6 +142,45 @@ def test_switch_already_flipped_by_the_service_is_not_audited_again(
     ]
 
 
+def test_late_follow_up_does_not_undo_a_reenable(promoted: dict[str, Any]) -> None:
+    from modelsteward.killswitch import open_store
+    from modelsteward.killswitch.control import disable_model, enable_model, ledger_sink
+
+    settings = promoted["settings"]
+    sink = ledger_sink(settings)
+    with open_store(settings.killswitch) as store:
+        killed, _ = disable_model(
+            store,
+            sink,
+            model=MODEL,
+            actor="pagerduty",
+            role="pagerduty",
+            reason="p1",
+            source="pagerduty",
+        )
+        enabled = enable_model(
+            store,
+            sink,
+            model=MODEL,
+            actor="ai-security@example.com",
+            role="guardian",
+            reason="false alarm",
+            source="cli",
+        )
+    sink.__self__.close()  # type: ignore[attr-defined]
+    count = len(records(settings))
+    result = _kill()(
+        _params(
+            actor="pagerduty", role="pagerduty", source="pagerduty", switch_revision=killed.revision
+        )
+    )
+    assert result.superseded is True and result.pending == []
+    assert switch(settings).active is True and switch(settings).revision == enabled.revision
+    assert alias(settings) == promoted["version"]
+    assert len(records(settings)) == count
+    assert "superseded" in _artifact("kill-fraud-detector")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
