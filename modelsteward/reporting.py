@@ -176,8 +176,12 @@ class ComplianceReport:
                 e.action == "drift.evaluated" and e.details.get("severity") in _INCIDENT_SEVERITIES
                 for e in events
             ),
-            "kills": sum(e.action == "model.disabled" for e in events),
-            "re_enables": sum(e.action == "model.enabled" for e in events),
+            "kills": sum(
+                e.action == "model.disabled" and not _follow_up(e.details) for e in events
+            ),
+            "re_enables": sum(
+                e.action == "model.enabled" and not _follow_up(e.details) for e in events
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,8 +203,20 @@ class ComplianceReport:
         }
 
 
+def _follow_up(details: Mapping[str, Any]) -> bool:
+    """A later step of a kill or re-enable (e.g. the registry), not the switch flip itself."""
+    return details.get("step") not in (None, "switch")
+
+
 def _summary(action: str, details: Mapping[str, Any]) -> str:
     d = details
+    if action in ("model.disabled", "model.enabled") and _follow_up(d):
+        alias = d.get("alias", "champion")
+        if action == "model.disabled":
+            return (
+                f"{d.get('step')} step: alias {alias} removed (was v{d.get('alias_removed_from')})"
+            )
+        return f"{d.get('step')} step: alias {alias} restored"
     if action == "approval.granted":
         return f"approved; risk assessment: {d.get('risk_assessment') or '(none given)'}"
     if action == "approval.rejected":
@@ -281,7 +297,9 @@ def build_report(
         # serving timeline
         transition: tuple[str, str | None, str] | None = None
         previous = state.get(model)
-        if action == "model.promoted":
+        if _follow_up(details):
+            pass  # the switch flip before it already changed the serving state
+        elif action == "model.promoted":
             transition = ("serving", version, "promoted")
         elif action == "model.disabled":
             transition = (

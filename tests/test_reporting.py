@@ -182,3 +182,24 @@ def test_write_is_atomic_and_refuses_missing_directory(tmp_path: Path) -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown report format 'pdf'"):
         render(build_report([], *quarter()), "pdf")  # type: ignore[arg-type]
+
+
+def test_kill_follow_up_steps_are_not_counted_as_kills() -> None:
+    records = [
+        rec(1, "2026-07-02T00:00:00+00:00", "model.promoted"),
+        rec(2, "2026-07-03T00:00:00+00:00", "model.disabled", reason="drift"),
+        rec(
+            3,
+            "2026-07-03T00:00:05+00:00",
+            "model.disabled",
+            reason="drift",
+            step="registry",
+            alias="champion",
+            alias_removed_from="1",
+        ),
+    ]
+    report = build_report(records, *quarter())
+    assert report.totals["kills"] == 1
+    fraud = report.models[0]
+    assert [s.state for s in fraud.serving] == ["serving", "disabled"]
+    assert fraud.events[-1].summary == "registry step: alias champion removed (was v1)"
