@@ -171,3 +171,14 @@ def test_registry_pointed_at_another_artifact_is_refused(killed: dict[str, Any])
         run_reenable(_params(), decisions=[_decision(GUARDIAN)])
     assert switch(settings).active is False and alias(settings) is None
     assert [r.details["step"] for r in records(settings, "artifact.rejected")] == ["re-enable"]
+
+
+def test_no_decision_in_time_keeps_it_off(killed: dict[str, Any]) -> None:
+    from flows.reenable_model import run_reenable
+
+    settings = killed["settings"]
+    result = run_reenable(_params(approval_timeout_seconds=2), decisions=None)
+    assert (result.status, result.reason) == ("rejected", "no decision in time")
+    assert switch(settings).active is False and alias(settings) is None
+    timeout = records(settings, "approval.rejected")[-1]
+    assert (timeout.actor, timeout.details["reason"]) == ("reenable-model", "timeout")
