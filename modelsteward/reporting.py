@@ -168,7 +168,9 @@ class ComplianceReport:
         events = [e for m in self.models for e in m.events]
         return {
             "events": len(events),
-            "model_changes": sum(e.category in _CHANGES for e in events),
+            "model_changes": sum(
+                e.category in _CHANGES and not _follow_up(e.details) for e in events
+            ),
             "approvals": sum(e.action == "approval.granted" for e in events),
             "rejections": sum(e.action == "approval.rejected" for e in events),
             # one drift.evaluated record per evaluation, whatever was checked
