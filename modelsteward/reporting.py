@@ -182,7 +182,7 @@ class ComplianceReport:
                 e.action == "model.disabled" and not _follow_up(e.details) for e in events
             ),
             "re_enables": sum(
-                e.action == "model.enabled" and not _follow_up(e.details) for e in events
+                e.category == "re-enable" and not _follow_up(e.details) for e in events
             ),
         }
 
@@ -299,6 +299,9 @@ def build_report(
         # serving timeline
         transition: tuple[str, str | None, str] | None = None
         previous = state.get(model)
+        category = _CATEGORIES.get(action, "other")
+        if action == "model.enabled" and (previous is None or previous[0] != "disabled"):
+            category = "promotion"  # switched on at first promotion, not a re-enable
         if _follow_up(details):
             pass  # the switch flip before it already changed the serving state
         elif action == "model.promoted":
@@ -326,7 +329,7 @@ def build_report(
                 ts=ts.isoformat(),
                 model=model,
                 version=None if version is None else str(version),
-                category=_CATEGORIES.get(action, "other"),
+                category=category,
                 action=action,
                 actor=str(_field(record, "actor")),
                 role=str(_field(record, "role")),
