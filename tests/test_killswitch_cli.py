@@ -53,7 +53,7 @@ def test_kill_then_enable_by_guardian_delegate(steward_home: Path) -> None:
     assert "already disabled" in out
     assert _state(steward_home).reason == "drift 70%"
 
-    code, out, _ = _run("enable", MODEL, "--as", DELEGATE, "--version", "4")
+    code, out, _ = _run("enable", MODEL, "--as", DELEGATE, "--version", "4", "--switch-only")
     assert code == 0, out
     state = _state(steward_home)
     assert (state.active, state.version, state.actor) == (True, "4", DELEGATE)

@@ -182,3 +182,23 @@ def test_no_decision_in_time_keeps_it_off(killed: dict[str, Any]) -> None:
     assert switch(settings).active is False and alias(settings) is None
     timeout = records(settings, "approval.rejected")[-1]
     assert (timeout.actor, timeout.details["reason"]) == ("reenable-model", "timeout")
+
+
+def test_steward_enable_runs_the_full_reenable(killed: dict[str, Any]) -> None:
+    """`steward enable` re-verifies and restores the alias, not just the switch."""
+    from click.testing import CliRunner
+
+    from modelsteward.cli import cli
+
+    settings = killed["settings"]
+    result = CliRunner().invoke(
+        cli, ["enable", MODEL, "--as", GUARDIAN, "--reason", "root cause fixed"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "signature re-verified, alias champion restored" in result.output
+    assert alias(settings) == killed["version"]
+    assert switch(settings).active is True
+    assert [str(r.action) for r in records(settings)][-2:] == [
+        "artifact.verified",
+        "model.enabled",
+    ]

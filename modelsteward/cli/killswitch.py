@@ -122,9 +122,27 @@ def kill(model: str, reason: str, actor: str, role: str | None) -> None:
 @click.argument("model")
 @click.option("--as", "actor", required=True, help="The Guardian (or a delegate) re-enabling.")
 @click.option("--reason", default="re-enabled by the Guardian", help="Why it may serve again.")
-@click.option("--version", default=None, help="Serving version to record (default: unchanged).")
-def enable(model: str, actor: str, reason: str, version: str | None) -> None:
-    """Turn MODEL back on. Only its policy's Guardian or a delegate may."""
+@click.option(
+    "--risk-assessment", default="", help="The Guardian's risk assessment, for the ledger."
+)
+@click.option("--version", default=None, help="Version to serve (default: the one killed).")
+@click.option(
+    "--switch-only",
+    is_flag=True,
+    help="Only turn the kill switch on (no signature re-check, no alias restore): for when "
+    "MLflow or S3 cannot be reached. Still Guardian-only and audited.",
+)
+def enable(
+    model: str,
+    actor: str,
+    reason: str,
+    risk_assessment: str,
+    version: str | None,
+    switch_only: bool,
+) -> None:
+    """Re-enable MODEL: runs reenable-model with the Guardian's approval (ACTOR), which
+    re-verifies the signed artifact in S3, restores the champion alias, then turns the switch
+    on. Only its policy's Guardian or a delegate may."""
     from modelsteward.errors import PolicyError
     from modelsteward.killswitch import open_store, validate_model_name
     from modelsteward.killswitch.control import enable_model
@@ -139,18 +157,56 @@ def enable(model: str, actor: str, reason: str, version: str | None) -> None:
             path=str(settings.policy_dir),
         )
     role = _role_in_policy(policy, actor) or "system"
-    with open_store(settings.killswitch) as store, _ledger(settings) as audit:
-        state = enable_model(
-            store,
-            audit,
-            model=model,
-            actor=actor,
-            role=role,
-            reason=reason,
-            source="cli",
-            version=version,
+    if switch_only or role != "guardian":
+        # the direct path; for anyone but the Guardian it refuses and audits the refusal
+        with open_store(settings.killswitch) as store, _ledger(settings) as audit:
+            state = enable_model(
+                store,
+                audit,
+                model=model,
+                actor=actor,
+                role=role,
+                reason=reason,
+                source="cli",
+                version=version,
+            )
+        click.echo(
+            f"{model} enabled (revision {state.revision}) by {actor} (guardian), switch only: "
+            f"{reason}"
         )
-    click.echo(f"{model} enabled (revision {state.revision}) by {actor} (guardian): {reason}")
+        return
+
+    from flows.onboard_model import ApprovalInput
+    from flows.reenable_model import ReenableParameters, run_reenable
+
+    result = run_reenable(
+        ReenableParameters(
+            model=model,
+            requested_by=actor,
+            reason=reason,
+            version=version,
+            approval_poll_seconds=0.5,
+        ),
+        decisions=[
+            ApprovalInput(
+                approve=True,
+                approver=actor,
+                risk_assessment=risk_assessment or reason,
+                comment="steward enable",
+            )
+        ],
+    )
+    if result.status != "enabled":
+        from modelsteward.errors import StewardError
+
+        raise StewardError(
+            f"{model} was not re-enabled ({result.status}): {result.reason}; "
+            "`--switch-only` turns the switch on without the artifact checks"
+        )
+    click.echo(
+        f"{model} v{result.version} re-enabled by {actor} (guardian): signature re-verified, "
+        f"alias champion restored, switch on (revision {result.switch_revision})"
+    )
 
 
 def _owners(policy: Policy | None) -> dict[str, str] | None:
