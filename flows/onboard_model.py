@@ -15,27 +15,28 @@ reuses the registered version and the stored artifact.
 
 from __future__ import annotations
 
-import contextvars
 import shutil
 import tempfile
-import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
+from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
+from flows._approval import (
+    ApprovalInput,
+    FlowAudit,
+    approve_paused_run,
+    delivery_error,
+    run_with_decisions,
+)
 from modelsteward.errors import (
-    ExternalServiceError,
     IntegrityError,
-    NotFoundError,
     StewardError,
 )
 from modelsteward.policy import Policy, load_policy
@@ -71,19 +72,6 @@ class OnboardRequest(BaseModel):
     )
 
 
-class ApprovalInput(RunInput):
-    """The Guardian's decision, given in the Prefect UI or with ``steward approve``."""
-
-    approve: bool = Field(description="Approve (true) or reject (false) this deployment.")
-    approver: str = Field(
-        min_length=3, description="E-mail of the approver: the policy's Guardian or a delegate."
-    )
-    risk_assessment: str = Field(
-        default="", max_length=4000, description="The Guardian's risk assessment."
-    )
-    comment: str = Field(default="", max_length=2000, description="Anything else to record.")
-
-
 class OnboardResult(BaseModel):
     model: str
     version: str | None = None
@@ -97,38 +85,6 @@ class OnboardResult(BaseModel):
 
 
 # --- ledger and notifications (core calls; the flow owns their order) ----------------------
-class _Audit:
-    """Appends to the ledger with the model, version and flow run filled in."""
-
-    def __init__(self, settings: StewardSettings, model: str | None, run_id: str) -> None:
-        from modelsteward.audit import Ledger
-
-        self.ledger = Ledger.from_settings(settings)
-        self.model = model
-        self.version: str | None = None
-        self.run_id = run_id
-
-    def __call__(
-        self,
-        action: str,
-        details: dict[str, Any] | None = None,
-        *,
-        actor: str = ACTOR,
-        role: str = "system",
-    ) -> None:
-        self.ledger.append(
-            action=action,
-            actor=actor,
-            role=role,
-            model=self.model,
-            version=self.version,
-            details={"flow_run_id": self.run_id, **(details or {})},
-        )
-
-    def close(self) -> None:
-        self.ledger.close()
-
-
 def _notify(
     settings: StewardSettings, policy: Policy, version: str, title: str, summary: str
 ) -> None:
@@ -164,7 +120,7 @@ def onboard_model(request: OnboardRequest) -> OnboardResult:
     try:
         policy = load_policy(request.policy_path)
     except StewardError as err:
-        audit = _Audit(settings, None, run_id)
+        audit = FlowAudit(settings, None, run_id, ACTOR)
         try:
             audit(
                 "onboarding.failed",
@@ -173,7 +129,7 @@ def onboard_model(request: OnboardRequest) -> OnboardResult:
         finally:
             audit.close()
         raise
-    audit = _Audit(settings, policy.model, run_id)
+    audit = FlowAudit(settings, policy.model, run_id, ACTOR)
     state: dict[str, Any] = {"step": "register", "alias_set": False, "previous_alias": None}
     work = Path(tempfile.mkdtemp(prefix=f"onboard-{policy.model}-", dir=settings.home))
     try:
@@ -192,7 +148,7 @@ def _onboard(
     settings: StewardSettings,
     policy: Policy,
     request: OnboardRequest,
-    audit: _Audit,
+    audit: FlowAudit,
     state: dict[str, Any],
     work: Path,
     run_id: str,
@@ -341,7 +297,7 @@ def _await_approval(
     settings: StewardSettings,
     policy: Policy,
     request: OnboardRequest,
-    audit: _Audit,
+    audit: FlowAudit,
     version: str,
     run_id: str,
 ) -> ApprovalInput | None:
@@ -417,7 +373,7 @@ def _await_approval(
 def _promote(
     settings: StewardSettings,
     policy: Policy,
-    audit: _Audit,
+    audit: FlowAudit,
     state: dict[str, Any],
     version: str,
     decision: ApprovalInput,
@@ -474,7 +430,7 @@ def _promote(
 def _fail(
     settings: StewardSettings,
     policy: Policy,
-    audit: _Audit,
+    audit: FlowAudit,
     state: dict[str, Any],
     err: BaseException,
 ) -> None:
@@ -579,106 +535,6 @@ def _summary(result: OnboardResult, policy: Policy) -> None:
         get_run_logger().warning("event=artifact_failed error=%s", err)
 
 
-# --- answering the pause from outside ------------------------------------------------------
-def approve_paused_run(
-    flow_run_id: str | uuid.UUID,
-    decision: ApprovalInput | dict[str, Any],
-    *,
-    timeout_seconds: float = 30.0,
-) -> None:
-    """Resume a paused ``onboard-model`` run with ``decision`` (``steward approve``).
-
-    Raises NotFoundError when the run does not exist or is not waiting for approval.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.flow_runs import resume_flow_run
-
-    data = decision.model_dump() if isinstance(decision, ApprovalInput) else dict(decision)
-    ApprovalInput.model_validate(data)  # refuse malformed input before touching the run
-    run_uuid = uuid.UUID(str(flow_run_id))
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        with get_client(sync_client=True) as client:
-            try:
-                run = client.read_flow_run(run_uuid)
-            except ObjectNotFound as err:
-                raise NotFoundError(f"flow run {flow_run_id}: not found") from err
-            except Exception as err:
-                raise ExternalServiceError(
-                    f"Prefect API unreachable reading flow run {flow_run_id}: {err} "
-                    "(steward approve needs the API the run uses: PREFECT_API_URL)"
-                ) from err
-        if run.state is not None and run.state.is_paused():
-            try:
-                resume_flow_run(run_uuid, run_input=data)
-                return
-            except NotPausedError:
-                pass  # answered or timed out meanwhile: the next read says which
-            except FlowPauseTimeout as err:
-                raise NotFoundError(
-                    f"flow run {flow_run_id}: the approval window closed (policy timeout)"
-                ) from err
-            except RuntimeError as err:  # the input schema is saved just after the pause
-                if time.monotonic() > deadline:
-                    raise NotFoundError(f"flow run {flow_run_id}: cannot resume: {err}") from err
-        elif run.state is not None and run.state.is_final():
-            raise NotFoundError(
-                f"flow run {flow_run_id} is {run.state.type.value}, not waiting for approval"
-            )
-        elif time.monotonic() > deadline:
-            raise NotFoundError(f"flow run {flow_run_id} is not paused for approval")
-        time.sleep(0.2)
-
-
-def _paused_run_with_tag(tag: str) -> str | None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        FlowRunFilterTags,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[tag]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
-            ),
-            limit=1,
-        )
-    return str(runs[0].id) if runs else None
-
-
-def _answer_in_background(
-    tag: str, decisions: list[ApprovalInput], stop: threading.Event, errors: list[BaseException]
-) -> None:
-    for decision in decisions:
-        while not stop.is_set():
-            try:
-                run_id = _paused_run_with_tag(tag)
-                if run_id is not None:
-                    approve_paused_run(run_id, decision)
-                    break
-            except Exception as err:  # surfaced by run_onboarding
-                errors.append(err)
-                return
-            stop.wait(0.2)
-
-
-def _ensure_api() -> None:
-    """Reach the Prefect API once from this thread before another thread does.
-
-    Without ``PREFECT_API_URL`` Prefect starts a temporary server on first use; two threads
-    racing to the first use would start two (one left orphaned) or fail.
-    """
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        client.api_healthcheck()
-
-
 def run_onboarding(
     request: OnboardRequest,
     *,
@@ -690,31 +546,9 @@ def run_onboarding(
     human in the UI, and a background thread resumes it with the given decision. Without
     ``decisions`` the run waits for ``steward approve`` or the UI until the policy's timeout.
     """
-    from prefect import tags
-
-    tag = f"onboarding-request:{uuid.uuid4().hex}"
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    thread = None
-    if decisions:
-        _ensure_api()
-        context = contextvars.copy_context()  # the Prefect API settings of this thread
-        thread = threading.Thread(
-            target=context.run,
-            args=(_answer_in_background, tag, decisions, stop, errors),
-            name="onboarding-approver",
-            daemon=True,
-        )
-        thread.start()
-    try:
-        with tags(tag):
-            result: OnboardResult = onboard_model(request)
-    finally:
-        stop.set()
-        if thread is not None:
-            thread.join(timeout=10)
+    result, errors = run_with_decisions(
+        lambda: onboard_model(request), decisions=decisions, tag_prefix="onboarding-request"
+    )
     if errors and result.status != "promoted":
-        if isinstance(errors[0], StewardError):
-            raise errors[0]
-        raise ExternalServiceError(f"the approval could not be delivered: {errors[0]}")
+        raise delivery_error(errors[0])
     return result

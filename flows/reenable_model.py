@@ -17,11 +17,8 @@ and fails the run with the switch still off. No flow retries: a retry would ask 
 
 from __future__ import annotations
 
-import contextvars
-import threading
 import time
-import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -30,11 +27,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from pydantic import BaseModel, Field, field_validator
 
-from flows.onboard_model import (
-    ApprovalInput,
-    _answer_in_background,
-    _ensure_api,
-)
+from flows._approval import ApprovalInput, FlowAudit, run_with_decisions
 from modelsteward.artifacts import StoredArtifact
 from modelsteward.errors import (
     AuthorizationError,
@@ -92,31 +85,11 @@ class ReenableResult(BaseModel):
     flow_run_id: str | None = None
 
 
-class _Audit:
+class _Audit(FlowAudit):
+    """The flow's ledger writer, plus what re-enabling reads back from the ledger."""
+
     def __init__(self, settings: StewardSettings, model: str, run_id: str | None) -> None:
-        from modelsteward.audit import Ledger
-
-        self.ledger = Ledger.from_settings(settings)
-        self.model = model
-        self.version: str | None = None
-        self.run_id = run_id
-
-    def __call__(
-        self,
-        action: str,
-        details: dict[str, Any] | None = None,
-        *,
-        actor: str = FLOW_ACTOR,
-        role: str = "system",
-    ) -> None:
-        self.ledger.append(
-            action=action,
-            actor=actor,
-            role=role,
-            model=self.model,
-            version=self.version,
-            details={"flow_run_id": self.run_id, **(details or {})},
-        )
+        super().__init__(settings, model, run_id, FLOW_ACTOR)
 
     def recorded_artifact(self, version: str) -> StoredArtifact:
         """The artifact the ledger recorded as stored for ``version`` (the last record)."""
@@ -480,28 +453,9 @@ def run_reenable(
     The same mechanism as :func:`flows.onboard_model.run_onboarding`: the run pauses as for
     a human in the UI and a background thread resumes it (``steward approve`` does the same).
     """
-    from prefect import tags
-
-    tag = f"reenable-request:{uuid.uuid4().hex}"
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    thread = None
-    if decisions:
-        _ensure_api()
-        thread = threading.Thread(
-            target=contextvars.copy_context().run,
-            args=(_answer_in_background, tag, decisions, stop, errors),
-            name="reenable-approver",
-            daemon=True,
-        )
-        thread.start()
-    try:
-        with tags(tag):
-            result: ReenableResult = reenable_model(request)
-    finally:
-        stop.set()
-        if thread is not None:
-            thread.join(timeout=10)
+    result, errors = run_with_decisions(
+        lambda: reenable_model(request), decisions=decisions, tag_prefix="reenable-request"
+    )
     if errors:
         raise AuthorizationError(f"the approval could not be delivered: {errors[0]}")
     return result

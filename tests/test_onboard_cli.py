@@ -116,7 +116,8 @@ def test_steward_approve_from_another_process(env: dict[str, Any]) -> None:
     from prefect import tags
     from prefect.settings import PREFECT_API_URL
 
-    from flows.onboard_model import OnboardRequest, _paused_run_with_tag, onboard_model
+    from flows._approval import paused_run_with_tag
+    from flows.onboard_model import OnboardRequest, onboard_model
 
     tag = "approve-cli-test"
     outcome: dict[str, Any] = {}
@@ -125,7 +126,7 @@ def test_steward_approve_from_another_process(env: dict[str, Any]) -> None:
 
     def guardian() -> None:
         while not stop.is_set():
-            run_id = _paused_run_with_tag(tag)
+            run_id = paused_run_with_tag(tag)
             if run_id:
                 outcome["cli"] = subprocess.run(
                     [

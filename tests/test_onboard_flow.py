@@ -201,14 +201,15 @@ def _run_with_tamper(env: dict[str, Any], tamper) -> BaseException:  # type: ign
     """Run the flow; while it waits for approval, ``tamper()``, then approve."""
     from prefect import tags
 
-    from flows.onboard_model import _paused_run_with_tag, approve_paused_run, onboard_model
+    from flows._approval import paused_run_with_tag
+    from flows.onboard_model import approve_paused_run, onboard_model
 
     tag = "tamper-test"
     stop = threading.Event()
 
     def approver() -> None:
         while not stop.is_set():
-            run_id = _paused_run_with_tag(tag)
+            run_id = paused_run_with_tag(tag)
             if run_id:
                 tamper()
                 approve_paused_run(run_id, _decision(GUARDIAN))

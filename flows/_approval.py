@@ -1,0 +1,217 @@
+"""What the approval flows share: the Guardian's decision, answering a paused run from
+outside (``steward approve``, ``--approve-as``), and the ledger writer of a flow run.
+
+``onboard-model`` and ``reenable-model`` pause with ``pause_flow_run(wait_for_input=
+ApprovalInput)``; the Prefect UI renders the input as a form, :func:`approve_paused_run`
+answers from the shell, and :func:`run_with_decisions` runs a flow here while a background
+thread answers its pause(s), exactly as a person would.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
+from prefect.input import RunInput
+from pydantic import Field
+
+from modelsteward.errors import ExternalServiceError, NotFoundError, StewardError
+from modelsteward.settings import StewardSettings
+
+__all__ = ["ApprovalInput", "FlowAudit", "approve_paused_run", "run_with_decisions"]
+
+R = TypeVar("R")
+
+
+class ApprovalInput(RunInput):
+    """The Guardian's decision, given in the Prefect UI or with ``steward approve``."""
+
+    approve: bool = Field(description="Approve (true) or reject (false) this deployment.")
+    approver: str = Field(
+        min_length=3, description="E-mail of the approver: the policy's Guardian or a delegate."
+    )
+    risk_assessment: str = Field(
+        default="", max_length=4000, description="The Guardian's risk assessment."
+    )
+    comment: str = Field(default="", max_length=2000, description="Anything else to record.")
+
+
+class FlowAudit:
+    """Appends to the ledger with the model, version and flow run filled in."""
+
+    def __init__(
+        self, settings: StewardSettings, model: str | None, run_id: str | None, actor: str
+    ) -> None:
+        from modelsteward.audit import Ledger
+
+        self.ledger = Ledger.from_settings(settings)
+        self.model = model
+        self.version: str | None = None
+        self.run_id = run_id
+        self.actor = actor
+
+    def __call__(
+        self,
+        action: str,
+        details: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+        role: str = "system",
+    ) -> None:
+        self.ledger.append(
+            action=action,
+            actor=actor or self.actor,
+            role=role,
+            model=self.model,
+            version=self.version,
+            details={"flow_run_id": self.run_id, **(details or {})},
+        )
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+# --- answering the pause from outside ------------------------------------------------------
+def approve_paused_run(
+    flow_run_id: str | uuid.UUID,
+    decision: ApprovalInput | dict[str, Any],
+    *,
+    timeout_seconds: float = 30.0,
+) -> None:
+    """Resume a paused approval (onboard-model, reenable-model) with ``decision``.
+
+    Raises NotFoundError when the run does not exist or is not waiting for approval.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    data = decision.model_dump() if isinstance(decision, ApprovalInput) else dict(decision)
+    ApprovalInput.model_validate(data)  # refuse malformed input before touching the run
+    run_uuid = uuid.UUID(str(flow_run_id))
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        with get_client(sync_client=True) as client:
+            try:
+                run = client.read_flow_run(run_uuid)
+            except ObjectNotFound as err:
+                raise NotFoundError(f"flow run {flow_run_id}: not found") from err
+            except Exception as err:
+                raise ExternalServiceError(
+                    f"Prefect API unreachable reading flow run {flow_run_id}: {err} "
+                    "(steward approve needs the API the run uses: PREFECT_API_URL)"
+                ) from err
+        if run.state is not None and run.state.is_paused():
+            try:
+                resume_flow_run(run_uuid, run_input=data)
+                return
+            except NotPausedError:
+                pass  # answered or timed out meanwhile: the next read says which
+            except FlowPauseTimeout as err:
+                raise NotFoundError(
+                    f"flow run {flow_run_id}: the approval window closed (policy timeout)"
+                ) from err
+            except RuntimeError as err:  # the input schema is saved just after the pause
+                if time.monotonic() > deadline:
+                    raise NotFoundError(f"flow run {flow_run_id}: cannot resume: {err}") from err
+        elif run.state is not None and run.state.is_final():
+            raise NotFoundError(
+                f"flow run {flow_run_id} is {run.state.type.value}, not waiting for approval"
+            )
+        elif time.monotonic() > deadline:
+            raise NotFoundError(f"flow run {flow_run_id} is not paused for approval")
+        time.sleep(0.2)
+
+
+def paused_run_with_tag(tag: str) -> str | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[tag]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+            ),
+            limit=1,
+        )
+    return str(runs[0].id) if runs else None
+
+
+def answer_in_background(
+    tag: str, decisions: list[ApprovalInput], stop: threading.Event, errors: list[BaseException]
+) -> None:
+    for decision in decisions:
+        while not stop.is_set():
+            try:
+                run_id = paused_run_with_tag(tag)
+                if run_id is not None:
+                    approve_paused_run(run_id, decision)
+                    break
+            except Exception as err:  # surfaced by run_with_decisions
+                errors.append(err)
+                return
+            stop.wait(0.2)
+
+
+def ensure_api() -> None:
+    """Reach the Prefect API once from this thread before another thread does.
+
+    Without ``PREFECT_API_URL`` Prefect starts a temporary server on first use; two threads
+    racing to the first use would start two (one left orphaned) or fail.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.api_healthcheck()
+
+
+def run_with_decisions(
+    run: Callable[[], R],
+    *,
+    decisions: list[ApprovalInput] | None,
+    tag_prefix: str,
+) -> tuple[R, list[BaseException]]:
+    """Call ``run()`` (a flow call) while a background thread answers its approval pause(s)
+    with ``decisions``, in order; returns the result and the errors of answering."""
+    from prefect import tags
+
+    tag = f"{tag_prefix}:{uuid.uuid4().hex}"
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    thread = None
+    if decisions:
+        ensure_api()
+        context = contextvars.copy_context()  # the Prefect API settings of this thread
+        thread = threading.Thread(
+            target=context.run,
+            args=(answer_in_background, tag, decisions, stop, errors),
+            name=f"{tag_prefix}-approver",
+            daemon=True,
+        )
+        thread.start()
+    try:
+        with tags(tag):
+            result = run()
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=10)
+    return result, errors
+
+
+def delivery_error(error: BaseException) -> StewardError:
+    """The error to raise when a decision could not be delivered to the paused run."""
+    if isinstance(error, StewardError):
+        return error
+    return ExternalServiceError(f"the approval could not be delivered: {error}")
