@@ -86,9 +86,16 @@ class OnboardResult(BaseModel):
 
 # --- ledger and notifications (core calls; the flow owns their order) ----------------------
 def _notify(
-    settings: StewardSettings, policy: Policy, version: str, title: str, summary: str
+    settings: StewardSettings,
+    policy: Policy,
+    version: str,
+    title: str,
+    summary: str,
+    *,
+    kind: str = "approval_request",
 ) -> None:
-    """Tell the Guardian (approval requests and outcomes); never fails the onboarding."""
+    """Tell the Guardian (approval requests and outcomes), or all three roles when a version
+    is promoted (``deployment_notice``); never fails the onboarding."""
     logger = get_run_logger()
     try:
         from modelsteward.alerts import Alert, AlertDispatcher
@@ -96,7 +103,7 @@ def _notify(
         alert = Alert(
             model=policy.model,
             version=version,
-            kind="approval_request",
+            kind=kind,
             severity="info",
             title=title[:140],
             summary=summary[:2000],
@@ -278,6 +285,7 @@ def _onboard(
         version,
         f"{model} v{version} approved and serving",
         f"Approved by {decision.approver}; alias {CHAMPION} set; kill switch on.",
+        kind="deployment_notice",
     )
     result = OnboardResult(
         status="promoted", approver=decision.approver, reason="approved", **result_base

@@ -71,6 +71,12 @@ def test_kill_notice_reaches_everyone_even_at_info() -> None:
     assert routing.page is False
 
 
+def test_a_promotion_notice_reaches_all_three_roles_unpaged() -> None:
+    routing = route(fraud_policy(), "deployment_notice", "info")
+    assert set(routing.roles) == {"owner", "guardian", "operator"}
+    assert routing.page is False
+
+
 def test_security_goes_to_the_guardian_plus_the_policy_roles() -> None:
     routing = route(fraud_policy(), "security", "warning")
     assert set(routing.roles) == {"guardian", "operator", "owner"}

@@ -27,7 +27,13 @@ from modelsteward.policy import MODEL_NAME
 __all__ = ["KINDS", "SEVERITIES", "Alert", "AlertKind", "AlertSeverity", "incident_key"]
 
 AlertKind = Literal[
-    "data_quality", "drift", "performance", "security", "kill_notice", "approval_request"
+    "data_quality",
+    "drift",
+    "performance",
+    "security",
+    "kill_notice",
+    "approval_request",
+    "deployment_notice",
 ]
 AlertSeverity = Literal["info", "warning", "critical"]
 KINDS: tuple[str, ...] = (
@@ -37,6 +43,7 @@ KINDS: tuple[str, ...] = (
     "security",
     "kill_notice",
     "approval_request",
+    "deployment_notice",
 )
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 

@@ -10,6 +10,7 @@ performance               critical (business impact); plus ``actions[severity].a
 security                  Guardian; plus ``actions[severity].alert``
 approval_request          Guardian only (a request, not a finding: never paged)
 kill_notice               Owner, Guardian and Operator; plus nothing else to add
+deployment_notice         Owner, Guardian and Operator (a version was promoted to serve)
 ========================  ==========================================================
 
 A page goes to the Operator's PagerDuty service only when ``actions[severity].page`` says so
@@ -82,6 +83,9 @@ def _roles_for(policy: Policy, kind: str, severity: str) -> tuple[set[Role], lis
     if kind == "kill_notice":
         roles |= set(Role)
         reasons.append("kill notices go to owner, guardian and operator")
+    elif kind == "deployment_notice":
+        roles |= set(Role)
+        reasons.append("a promotion concerns owner, guardian and operator")
     elif kind == "approval_request":
         roles.add(Role.GUARDIAN)
         reasons.append("approval requests go to the guardian")
