@@ -55,6 +55,23 @@ def test_up_on_postgres_serves_everything_and_stops_cleanly(
         PREFECT_HOME=str(tmp_path / "prefect"),
         PREFECT_RUNNER_POLL_FREQUENCY="1",
     )
+    # a webhook kill whose follow-up could not be started earlier (no Prefect API then)
+    from modelsteward.killswitch.control import KillRequest
+    from modelsteward.service.runner import record_pending
+
+    record_pending(
+        home,
+        KillRequest(
+            model="tumor-classifier",
+            reason="earlier PagerDuty incident",
+            actor="pagerduty:oncall",
+            role="pagerduty",
+            source="pagerduty",
+            revision=1,
+            idempotency_key="test-pending-1",
+        ),
+        "PREFECT_API_URL is not set",
+    )
     steward = Path(sys.executable).with_name("steward")
     process = subprocess.Popen(
         [str(steward), "up", "--prefect-port", str(prefect_port), "--port", str(service_port)],
@@ -118,6 +135,18 @@ def test_up_on_postgres_serves_everything_and_stops_cleanly(
             process,
         )
         assert run[0]["parameters"]["request"]["reason"] == "test: operator pressed the button"
+        pending = wait_for(
+            "the pending follow-up's kill-model run",
+            lambda: [
+                r
+                for r in httpx.post(f"{api}/flow_runs/filter", json={}, timeout=5).json()
+                if r["parameters"].get("request", {}).get("model") == "tumor-classifier"
+            ],
+            90,
+            process,
+        )
+        assert pending[0]["parameters"]["request"]["switch_revision"] == 1
+        assert (home / "pending" / "kill-model.jsonl").read_text() == ""
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=120)

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess  # nosec B404
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -78,6 +79,21 @@ class Stack:
             if process.poll() is not None:
                 return f"{name} exited with code {process.returncode}"
         return None
+
+
+def _drain_pending_follow_ups(home: Path, api_url: str, attempts: int = 30) -> None:
+    """Start kill-model runs recorded while no Prefect API answered, once the kill-model
+    deployment is served (retried for about a minute)."""
+    from modelsteward.service.runner import drain_pending
+
+    os.environ["PREFECT_API_URL"] = api_url
+    for _ in range(attempts):
+        started, remaining = drain_pending(home)
+        if started:
+            click.echo(f"started {started} pending kill-model follow-up(s)")
+        if remaining == 0:
+            return
+        time.sleep(2)
 
 
 @click.command("up")
@@ -161,6 +177,13 @@ def up(prefect_port: int, host: str | None, port: int | None, run_for: float | N
             )
             _wait_http(f"http://{service_host}:{service_port}/healthz", service, "HTTP service", 60)
             click.echo(f"HTTP service    http://{service_host}:{service_port}")
+            pending = threading.Thread(
+                target=_drain_pending_follow_ups,
+                args=(settings.home, env["PREFECT_API_URL"]),
+                name="drain-pending-kills",
+                daemon=True,
+            )
+            pending.start()
             click.echo(f"logs            {log_dir}\nCtrl-C stops everything.")
             started = time.monotonic()
             while not stopping:

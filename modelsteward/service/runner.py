@@ -22,7 +22,7 @@ from typing import Any
 
 from modelsteward.killswitch.control import KillRequest
 
-__all__ = ["KillRunner", "PrefectKillRunner", "record_pending"]
+__all__ = ["KillRunner", "PrefectKillRunner", "drain_pending", "record_pending"]
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +86,47 @@ class PrefectKillRunner:
         run_id = str(getattr(flow_run, "id", flow_run))
         log.info("event=kill_follow_up_started model=%s flow_run=%s", request.model, run_id)
         return run_id
+
+
+def drain_pending(home: Path, *, deployment: str = DEPLOYMENT) -> tuple[int, int]:
+    """Start the ``kill-model`` runs recorded as pending while no Prefect API answered.
+
+    Each entry keeps its idempotency key (Prefect starts it once however often this runs) and
+    its ``switch_revision`` (a follow-up overtaken by a later re-enable does nothing). Entries
+    that still cannot be started stay in the file. Returns (started, still pending).
+    """
+    path = home / "pending" / "kill-model.jsonl"
+    if not path.exists() or not os.environ.get("PREFECT_API_URL"):
+        return 0, _count_lines(path)
+    from prefect.deployments import run_deployment
+
+    with _pending_lock:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        remaining: list[str] = []
+        started = 0
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                run_deployment(
+                    name=entry.get("deployment", deployment),
+                    parameters=entry["parameters"],
+                    timeout=0,
+                    idempotency_key=entry.get("idempotency_key"),
+                    as_subflow=False,
+                    tags=["steward", "source:pending"],
+                )
+                started += 1
+            except Exception as err:  # keep it for the next attempt
+                log.warning("event=pending_follow_up_kept error=%s", f"{err}"[:200])
+                remaining.append(line)
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in remaining), encoding="utf-8")
+        os.replace(tmp, path)
+    log.info("event=pending_follow_ups_drained started=%d remaining=%d", started, len(remaining))
+    return started, len(remaining)
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
