@@ -32,6 +32,7 @@ KILL_PARAMETERS: dict[str, Any] = {
         "version": "{{ event.payload.version | default(none) }}",
         "source": "{{ event.payload.source | default('event', true) }}",
         "incident": "{{ event.payload.incident | default('prefect-event:' ~ event.id, true) }}",
+        "switch_revision": "{{ event.payload.switch_revision | default(none) }}",
     }
 }
 

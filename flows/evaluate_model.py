@@ -220,6 +220,7 @@ def follow_up(
                 actor=ACTOR,
                 version=result.version,
                 source=FLOW_NAME,
+                switch_revision=state.revision,
             )
             outcome.kill_event = event is not None
         except Exception as err:  # the switch is already off; kill-model can be run by hand

@@ -189,8 +189,13 @@ def kill_event_payload(
     version: str | None = None,
     source: str = "event",
     incident: str | None = None,
+    switch_revision: int | None = None,
 ) -> dict[str, Any]:
-    """The payload :func:`request_kill_event` sends; the trigger reads every key of it."""
+    """The payload :func:`request_kill_event` sends; the trigger reads every key of it.
+
+    ``switch_revision`` is the store revision of a switch flip the caller already made: a
+    kill-model run started late, after a Guardian re-enabled the model, then does nothing.
+    """
     return {
         "reason": reason,
         "actor": actor,
@@ -198,6 +203,7 @@ def kill_event_payload(
         "version": version,
         "source": source,
         "incident": incident,
+        "switch_revision": switch_revision,
     }
 
 
@@ -210,6 +216,7 @@ def request_kill_event(
     version: str | None = None,
     source: str = "event",
     incident: str | None = None,
+    switch_revision: int | None = None,
 ) -> Any:
     """Emit ``steward.kill.requested`` for ``model``: the trigger starts ``kill-model``.
 
@@ -235,5 +242,6 @@ def request_kill_event(
             version=version,
             source=source,
             incident=incident,
+            switch_revision=switch_revision,
         ),
     )

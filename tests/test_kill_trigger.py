@@ -62,7 +62,11 @@ def test_event_payload_becomes_kill_parameters() -> None:
     from tasks.killswitch import kill_event_payload
 
     payload = kill_event_payload(
-        reason="fraud spike", actor="ai-security@example.com", role="guardian", version="3"
+        reason="fraud spike",
+        actor="ai-security@example.com",
+        role="guardian",
+        version="3",
+        switch_revision=17,
     )
     params = _rendered(_event("steward.model.fraud-detector", payload))
     request = KillParameters.model_validate(params["request"])
@@ -73,6 +77,7 @@ def test_event_payload_becomes_kill_parameters() -> None:
         "guardian",
     )
     assert (request.version, request.source) == ("3", "event")
+    assert request.switch_revision == 17  # a late run after a re-enable does nothing
 
 
 def test_bare_event_still_makes_a_valid_run() -> None:
@@ -81,6 +86,7 @@ def test_bare_event_still_makes_a_valid_run() -> None:
     event = _event("steward.model.tumor-classifier", {})
     request = KillParameters.model_validate(_rendered(event)["request"])
     assert (request.model, request.role, request.version) == ("tumor-classifier", "system", None)
+    assert request.switch_revision is None
     assert request.incident == f"prefect-event:{event.id}"
 
 
