@@ -209,6 +209,9 @@ def record_evaluation(
 
 @task(name="publish-metrics", **_NETWORK)  # type: ignore[call-overload]
 def publish_metrics(settings: StewardSettings, result: EvaluationResult) -> dict[str, Any]:
+    from modelsteward.monitoring.metrics import save_latest
+
     metrics_registry().record(result)
+    save_latest(result, settings.home / "metrics" / "latest")
     pushed = push_metrics(result, settings.pushgateway_url)
     return {"pushed": pushed, "gateway": settings.pushgateway_url}

@@ -598,3 +598,21 @@ def test_follow_up_parameters_fit_the_kill_model_flow() -> None:
     parsed = KillParameters.model_validate(request.parameters()["request"])
     assert (parsed.model, parsed.role, parsed.switch_revision) == (MODEL, "pagerduty", 12)
     assert parsed.incident == "https://acme.pagerduty.com/incidents/Q1"
+
+
+def test_metrics_expose_each_models_latest_evaluation(service: Service) -> None:
+    """Evaluations run in short-lived flow runs; the service exposes their latest gauges."""
+    from modelsteward.monitoring import evaluate
+    from modelsteward.monitoring.metrics import save_latest
+    from tests._monitoring import policy, shifted, split
+
+    reference, current = split()
+    result = evaluate(
+        policy(), shifted(current, ["mean_radius", "mean_texture"], 2.0), reference, version="7"
+    )
+    latest = service.home / "metrics" / "latest"
+    save_latest(result, latest)
+    (latest / "broken.json").write_text("{not json")  # skipped, never fails a scrape
+    text = service.client.get("/metrics").text
+    assert f'steward_drift_share{{model="{result.model}",version="7"}}' in text
+    assert f'steward_evaluation_severity{{model="{result.model}",version="7"}}' in text

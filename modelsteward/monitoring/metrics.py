@@ -5,7 +5,9 @@ sets them from an :class:`~.result.EvaluationResult`. :func:`metrics_registry` i
 process-wide instance (the HTTP service or a scrape endpoint can expose its registry with
 ``prometheus_client.generate_latest``); :func:`push_metrics` pushes one result's metrics to a
 Pushgateway (``STEWARD_PUSHGATEWAY_URL``), grouped by model and version, for batch flows that
-live too briefly to be scraped.
+live too briefly to be scraped; :func:`save_latest` keeps each model's latest result under
+``$STEWARD_HOME/metrics/latest`` and :func:`latest_exposition` turns them into gauges for
+``steward serve``'s ``/metrics``.
 
 Gauges (labels ``model``, ``version`` and those listed):
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelsteward.errors import ExternalServiceError
@@ -34,7 +37,13 @@ if TYPE_CHECKING:
 
     from modelsteward.monitoring.result import EvaluationResult
 
-__all__ = ["MonitoringMetrics", "metrics_registry", "push_metrics"]
+__all__ = [
+    "MonitoringMetrics",
+    "latest_exposition",
+    "metrics_registry",
+    "push_metrics",
+    "save_latest",
+]
 
 log = logging.getLogger(__name__)
 _BASE = ("model", "version")
@@ -164,3 +173,44 @@ def push_metrics(
         ) from err
     log.info("event=metrics_pushed model=%s version=%s url=%s", result.model, result.version, url)
     return True
+
+
+def _latest_path(directory: Path, model: str) -> Path:
+    return directory / f"{model}.json"
+
+
+def save_latest(result: EvaluationResult, directory: Path) -> Path:
+    """Keep ``result`` as the latest evaluation of its model (atomic replace), so a long-lived
+    process (``steward serve``'s ``/metrics``) can expose it after the flow run has ended."""
+    import os
+    import tempfile
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = _latest_path(directory, result.model)
+    fd, tmp = tempfile.mkstemp(prefix=f".{result.model}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(result.model_dump_json())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def latest_exposition(directory: Path) -> bytes:
+    """The gauges of every model's latest saved evaluation, in Prometheus text format.
+
+    A file that does not parse is skipped with a warning (never fails a scrape).
+    """
+    from modelsteward.monitoring.result import EvaluationResult
+
+    if not directory.is_dir():
+        return b""
+    metrics = MonitoringMetrics()
+    for path in sorted(directory.glob("*.json")):
+        try:
+            metrics.record(EvaluationResult.model_validate_json(path.read_bytes()))
+        except Exception as err:
+            log.warning("event=latest_evaluation_unreadable path=%s error=%s", path, err)
+    return metrics.exposition()

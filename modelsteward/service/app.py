@@ -523,7 +523,15 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(_ctx(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """The service's own metrics, then the gauges of each model's latest evaluation."""
+    ctx = _ctx(request)
+    body = generate_latest(ctx.metrics.registry)
+    latest = ctx.settings.home / "metrics" / "latest"
+    if latest.is_dir():
+        from modelsteward.monitoring.metrics import latest_exposition
+
+        body += await run_in_threadpool(latest_exposition, latest)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
