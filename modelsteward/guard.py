@@ -357,7 +357,9 @@ class Guard:
                 revision, changed = self._store.wait_for_changes(
                     self._applied_revision, self._refresh_seconds
                 )
-                if changed is None:
+                if changed is None or revision < self._applied_revision or self._failing:
+                    # a replaced or reset store, or the first round after an outage: what
+                    # changed since our revision cannot be trusted, so reload everything
                     self._load(revision)
                 elif revision != self._applied_revision:
                     self._apply(revision, changed)

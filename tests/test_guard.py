@@ -336,3 +336,67 @@ def test_guard_recovers_when_redis_drops_its_connections(redis_url: str, redis_p
             assert guard.wait_for_revision(revision, 30)
             assert guard.is_active(MODEL) is False
     admin.close()
+
+
+def _wait_until(predicate, timeout_seconds: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_store_file_replaced_under_the_guard_is_reloaded(tmp_path: Path) -> None:
+    """A restore (new file at the same path) must not leave the guard on the old file."""
+    path = tmp_path / "ks.db"
+    with open_store(f"sqlite:///{path}") as first:
+        _enable(first)
+    guard = Guard.from_env(url=f"sqlite:///{path}", load_policies=False)
+    try:
+        assert guard.is_active(MODEL)
+        backup = tmp_path / "restored.db"
+        with open_store(f"sqlite:///{backup}") as restored:  # revision starts again at 1
+            restored.set_state(
+                MODEL,
+                active=False,
+                actor="ops@example.com",
+                role="operator",
+                reason="killed in the restored copy",
+            )
+        for suffix in ("-wal", "-shm", ""):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        os.replace(backup, path)
+        assert _wait_until(lambda: not guard.is_active(MODEL)), "guard kept serving"
+        assert guard.applied_revision == 1
+    finally:
+        guard.close()
+
+
+def test_a_store_whose_revision_went_back_is_reloaded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ks.db"
+    with open_store(f"sqlite:///{path}") as store:
+        _enable(store)
+        _kill(store)
+        _enable(store)
+    guard = Guard.from_env(url=f"sqlite:///{path}", load_policies=False)
+    try:
+        assert guard.is_active(MODEL) and guard.applied_revision == 3
+        with sqlite3.connect(path) as conn:  # a reset: revisions start over
+            conn.execute("DELETE FROM switch")
+            conn.execute("UPDATE meta SET value = '0' WHERE key = 'revision'")
+        with open_store(f"sqlite:///{path}") as store:
+            store.set_state(
+                MODEL,
+                active=False,
+                actor="ops@example.com",
+                role="operator",
+                reason="killed after the reset",
+            )
+        assert _wait_until(lambda: not guard.is_active(MODEL)), "guard kept serving"
+    finally:
+        guard.close()

@@ -10,6 +10,7 @@ then.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -105,9 +106,34 @@ class SqliteStore(KillSwitchStore):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
+            self._local.file_id = self._file_id()
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _file_id(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _replaced(self) -> bool:
+        """True when the file this thread's connection reads is no longer the store's file
+        (deleted, or replaced by a restore): that connection would never see another kill."""
+        opened = getattr(self._local, "file_id", None)
+        if getattr(self._local, "conn", None) is None:
+            return False
+        if opened is not None and self._file_id() == opened:
+            return False
+        conn = self._local.conn
+        self._local.conn = None
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        conn.close()
+        log.warning("event=killswitch_store_replaced path=%s action=reopen", self.path)
+        return True
 
     def _fail(self, what: str, err: sqlite3.Error) -> ExternalServiceError:
         return ExternalServiceError(f"kill-switch store {self.url}: {what} failed ({err})")
@@ -225,17 +251,27 @@ class SqliteStore(KillSwitchStore):
     def wait_for_changes(
         self, known_revision: int, timeout_seconds: float
     ) -> tuple[int, dict[str, SwitchState] | None]:
+        # None means "reload everything": the file was replaced, or its revision went back
+        # (a restore or reset), so changes since ``known_revision`` cannot be listed.
+        if self._replaced():
+            return self.revision(), None
         revision, changed = self._changes_since(known_revision)
+        if revision < known_revision:
+            return revision, None
         if revision != known_revision:
             return revision, changed
         deadline = time.monotonic() + timeout_seconds
         seen = self.data_version()
         while time.monotonic() < deadline:
             time.sleep(self.poll_interval_seconds)
+            if self._replaced():
+                return self.revision(), None
             version = self.data_version()
             if version != seen:
                 seen = version
                 revision, changed = self._changes_since(known_revision)
+                if revision < known_revision:
+                    return revision, None
                 if revision != known_revision:
                     return revision, changed
         return self._changes_since(known_revision)
