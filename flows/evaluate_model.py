@@ -163,41 +163,15 @@ def follow_up(
     store_report: bool = True,
     log_to_mlflow: bool = True,
 ) -> EvaluateOutcome:
-    """Everything after the verdict: S3, MLflow, ledger, metrics, artifacts, alerts, kill."""
+    """Everything after the verdict: the kill first (when the policy says so), then S3,
+    MLflow, ledger, metrics, artifacts and alerts."""
     from tasks import alerts as alert_tasks
     from tasks import killswitch as killswitch_tasks
 
     logger = get_run_logger()
     outcome = EvaluateOutcome(result=result)
-    if store_report and result.report_path:
-        outcome.report_uri = monitoring_tasks.store_drift_report(settings, result)
-    if log_to_mlflow:
-        outcome.mlflow_run_id = monitoring_tasks.log_evaluation_run(
-            settings, result, outcome.report_uri
-        )
-    outcome.ledger_seqs = monitoring_tasks.record_evaluation(
-        settings, result, outcome.report_uri, ACTOR
-    )
-    monitoring_tasks.publish_metrics(settings, result)
-    try:
-        create_markdown_artifact(
-            markdown=summary_markdown(result, outcome.report_uri),
-            key=_artifact_key("evaluation", result.model),
-            description=f"Evaluation of {result.model} v{result.version}",
-        )
-        if outcome.report_uri or result.report_path:
-            create_link_artifact(
-                link=outcome.report_uri or Path(str(result.report_path)).resolve().as_uri(),
-                link_text=f"Evidently drift report, {result.model} v{result.version}",
-                key=_artifact_key("drift-report", result.model),
-                description="Evidently DataDriftPreset report (sampled; verdicts on all rows)",
-            )
-    except Exception as err:  # an artifact is a view; never fail the evaluation for it
-        logger.warning("event=artifact_failed error=%s", err)
-    report_url = Path(result.report_path).resolve().as_uri() if result.report_path else None
-    alerts = alerts_for(result, report_url=report_url, idempotency_prefix=_run_id())
-    if alerts:
-        outcome.alerts = alert_tasks.send_alerts(alerts, policy, settings)
+    # The kill comes first: an S3, MLflow or Slack outage in the steps below must neither
+    # delay nor prevent it.
     action = policy.action_for(result.severity)
     if action.kill and result.severity is not Severity.NONE:
         reason = f"evaluate-model: severity {result.severity.value}: " + "; ".join(
@@ -231,6 +205,35 @@ def follow_up(
             changed,
             outcome.kill_event,
         )
+    if store_report and result.report_path:
+        outcome.report_uri = monitoring_tasks.store_drift_report(settings, result)
+    if log_to_mlflow:
+        outcome.mlflow_run_id = monitoring_tasks.log_evaluation_run(
+            settings, result, outcome.report_uri
+        )
+    outcome.ledger_seqs = monitoring_tasks.record_evaluation(
+        settings, result, outcome.report_uri, ACTOR
+    )
+    monitoring_tasks.publish_metrics(settings, result)
+    try:
+        create_markdown_artifact(
+            markdown=summary_markdown(result, outcome.report_uri),
+            key=_artifact_key("evaluation", result.model),
+            description=f"Evaluation of {result.model} v{result.version}",
+        )
+        if outcome.report_uri or result.report_path:
+            create_link_artifact(
+                link=outcome.report_uri or Path(str(result.report_path)).resolve().as_uri(),
+                link_text=f"Evidently drift report, {result.model} v{result.version}",
+                key=_artifact_key("drift-report", result.model),
+                description="Evidently DataDriftPreset report (sampled; verdicts on all rows)",
+            )
+    except Exception as err:  # an artifact is a view; never fail the evaluation for it
+        logger.warning("event=artifact_failed error=%s", err)
+    report_url = Path(result.report_path).resolve().as_uri() if result.report_path else None
+    alerts = alerts_for(result, report_url=report_url, idempotency_prefix=_run_id())
+    if alerts:
+        outcome.alerts = alert_tasks.send_alerts(alerts, policy, settings)
     logger.info("event=evaluation_done %s", result.summary())
     return outcome
 

@@ -90,6 +90,7 @@ def switch_off(
     try:
         current = store.get_state(model)
         if current is not None and not current.active:
+            _record_if_missing(settings, current, source)
             return current, False
         audit = _ledger_append(settings)
         try:
@@ -107,6 +108,35 @@ def switch_off(
             _close(audit)
     finally:
         _close(store)
+
+
+def _record_if_missing(settings: StewardSettings, state: SwitchState, source: str) -> None:
+    """Write the ``model.disabled`` record of a flip the ledger does not have.
+
+    The switch is always written before the ledger; when the ledger append failed (and this
+    task is retried), or a process died between the two, the flip is on record nowhere. It is
+    recorded now, in the name of whoever flipped it, marked ``recorded_late``.
+    """
+    from modelsteward.audit import Ledger
+
+    with Ledger.from_settings(settings) as ledger:
+        for record in ledger.records(model=state.model, action="model.disabled"):
+            if record.details.get("switch_revision") == state.revision:
+                return
+        ledger.append(
+            action="model.disabled",
+            actor=state.actor,
+            role=state.role,
+            model=state.model,
+            version=state.version,
+            details={
+                "reason": state.reason,
+                "source": source,
+                "switch_revision": state.revision,
+                "already_disabled": False,
+                "recorded_late": True,
+            },
+        )
 
 
 @task(name="kill-switch-on", **_STORE)  # type: ignore[call-overload]

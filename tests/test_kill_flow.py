@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _killflow import MODEL, OPERATOR, alias, promote_directly, records, shared_model, switch
+from _killflow import (
+    GUARDIAN,
+    MODEL,
+    OPERATOR,
+    alias,
+    promote_directly,
+    records,
+    shared_model,
+    switch,
+)
 from _onboarding import mlflow_template, use_mlflow_template
 
 pytestmark = pytest.mark.slow
@@ -253,3 +262,28 @@ def test_unregistered_model_is_still_disabled(promoted: dict[str, Any]) -> None:
 
     with open_store(promoted["settings"].killswitch) as store:
         assert store.get_state("shadow-model").active is False  # type: ignore[union-attr]
+
+
+def test_a_flip_whose_record_was_lost_is_recorded_on_retry(settings) -> None:  # type: ignore[no-untyped-def]
+    """The switch is written before the ledger: when the ledger write failed, a retry of
+    switch_off records the flip (in the name of whoever made it) instead of skipping it."""
+    from modelsteward.audit import Ledger
+    from modelsteward.killswitch import open_store
+    from tasks.killswitch import switch_off
+
+    with open_store(settings.killswitch) as store:
+        store.set_state(MODEL, active=True, actor=GUARDIAN, role="guardian", reason="ok")
+        flipped = store.set_state(
+            MODEL, active=False, actor=OPERATOR, role="operator", reason="drift"
+        )  # ... and then the ledger append failed
+    for _ in range(2):  # the retry, then one more: recorded once
+        state, changed = switch_off.fn(
+            settings, MODEL, actor="kill-model", role="system", reason="x", source="manual"
+        )
+        assert (state.revision, changed) == (flipped.revision, False)
+    with Ledger.from_settings(settings) as ledger:
+        records = list(ledger.records(model=MODEL, action="model.disabled"))
+    assert len(records) == 1
+    assert (records[0].actor, str(records[0].role)) == (OPERATOR, "operator")
+    assert records[0].details["recorded_late"] is True
+    assert records[0].details["switch_revision"] == flipped.revision
