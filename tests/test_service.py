@@ -616,3 +616,32 @@ def test_metrics_expose_each_models_latest_evaluation(service: Service) -> None:
     text = service.client.get("/metrics").text
     assert f'steward_drift_share{{model="{result.model}",version="7"}}' in text
     assert f'steward_evaluation_severity{{model="{result.model}",version="7"}}' in text
+
+
+def test_only_this_models_guardian_may_enable_over_the_api(service: Service) -> None:
+    _enable(service.store)
+    service.store.set_state(
+        MODEL, active=False, actor="o@example.com", role="operator", reason="drift"
+    )
+    other = service.token("guardian", "guardian-of-another-model@example.com")
+    refused = service.client.post(f"/models/{MODEL}/enable", headers=other)
+    assert refused.status_code == 403
+    assert "not this model's Guardian" in refused.json()["error"]
+    assert _state(service).active is False
+    assert service.audit()[-1]["action"] == "access.refused"
+
+
+def test_a_change_the_ledger_would_refuse_leaves_the_switch_alone(service: Service) -> None:
+    _enable(service.store)
+    service.store.set_state(
+        MODEL, active=False, actor="o@example.com", role="operator", reason="drift"
+    )
+    before = len(service.audit())
+    guardian = service.token("guardian", "ciso@example.com")
+    response = service.client.post(
+        f"/models/{MODEL}/enable", headers=guardian, json={"version": "1\n2"}
+    )
+    assert response.status_code == 400
+    assert "control characters" in response.json()["error"]
+    assert _state(service).active is False
+    assert len(service.audit()) == before

@@ -76,10 +76,31 @@ class SwitchState:
         )
 
 
-def _check_change(model: str, actor: str, role: str, reason: str) -> None:
+_MAX_FIELD_CHARS = 256  # what an audit record field takes (modelsteward.audit.records)
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f]")
+
+
+def _check_field(name: str, value: str | None) -> None:
+    """A value that the audit ledger would refuse must be refused before the switch moves:
+    the switch is written first, and a change with no record is worse than no change."""
+    if value is None:
+        return
+    if len(value) > _MAX_FIELD_CHARS:
+        raise ConfigError(
+            f"{name}: got {len(value)} characters; expected at most {_MAX_FIELD_CHARS}"
+        )
+    if _CONTROL_CHARS.search(value):
+        raise ConfigError(f"{name}: got {value!r}; control characters are not allowed")
+
+
+def _check_change(
+    model: str, actor: str, role: str, reason: str, version: str | None = None
+) -> None:
     validate_model_name(model)
     if not actor or not actor.strip():
         raise ConfigError("actor: got an empty actor; say who changes the switch (--as EMAIL)")
+    _check_field("actor", actor)
+    _check_field("version", version)
     if role not in _ROLES:
         raise ConfigError(f"role: got {role!r}; expected one of {', '.join(sorted(_ROLES))}")
     if len(reason) > MAX_REASON_CHARS:

@@ -135,7 +135,7 @@ class RedisStore(KillSwitchStore):
         reason: str,
         version: str | None = None,
     ) -> SwitchState:
-        _check_change(model, actor, role, reason)
+        _check_change(model, actor, role, reason, version)
         changed_at = utcnow()
         try:
             revision = int(

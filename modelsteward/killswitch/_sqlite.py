@@ -148,7 +148,7 @@ class SqliteStore(KillSwitchStore):
         reason: str,
         version: str | None = None,
     ) -> SwitchState:
-        _check_change(model, actor, role, reason)
+        _check_change(model, actor, role, reason, version)
         conn = self._conn()
         changed_at = utcnow()
         try:

@@ -410,6 +410,25 @@ async def _authenticate(
         )
         who = "only a Guardian" if attempted == "enable" else "only a Guardian or an Operator"
         return _error(403, f"{info.role} token {info.name!r} may not {attempted}: {who} may")
+    if attempted == "enable":
+        # a Guardian token is not enough: it must name this model's Guardian (or a delegate)
+        policy = ctx.policies.get(model)
+        if policy is None or not policy.roles.guardian.may_act(info.name):
+            why = (
+                "no policy names this model's Guardian"
+                if policy is None
+                else f"{info.name} is not this model's Guardian or a delegate"
+            )
+            ctx.metrics.refusals.labels(attempted, "403").inc()
+            await _audit_quietly(
+                ctx,
+                action=ACCESS_REFUSED,
+                actor=info.name,
+                role=info.role,
+                model=model,
+                details={"attempted": attempted, "why": why, "status": 403},
+            )
+            return _error(403, f"guardian token {info.name!r} may not enable {model!r}: {why}")
     return info
 
 
@@ -490,6 +509,8 @@ async def _change(request: Request, attempted: str) -> Response:
             ctx.metrics.enables.inc()
     except AuthorizationError as err:
         return _error(403, str(err))
+    except ConfigError as err:  # refused before the switch moved: nothing changed
+        return _error(400, str(err))
     except StewardError as err:
         log.error("event=change_failed model=%s attempted=%s error=%s", model, attempted, err)
         return _error(503, str(err))
