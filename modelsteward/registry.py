@@ -100,6 +100,9 @@ def _mlflow_errors(what: str, tracking_uri: str) -> Iterator[None]:
     """Turn MLflow's exceptions into ours, naming what we were doing."""
     from mlflow.exceptions import MlflowException
 
+    from modelsteward.settings import redact_url
+
+    tracking_uri = str(redact_url(tracking_uri))
     try:
         yield
     except MlflowException as err:

@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelsteward.errors import ConfigError
 
-__all__ = ["StewardSettings", "load_settings"]
+__all__ = ["StewardSettings", "load_settings", "redact_url"]
 
 _PREFIX = "STEWARD_"
 
@@ -33,6 +33,24 @@ _PREFIX = "STEWARD_"
 def _env(name: str, *fallbacks: str) -> AliasChoices:
     """Read ``STEWARD_<name>`` first, then the ecosystem's own variable names."""
     return AliasChoices(_PREFIX + name, *fallbacks)
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with any password replaced by ``***`` (for logs, errors and ``steward config``)."""
+    if url is None or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if not parts.password:
+            return url
+        netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "<unparseable URL, redacted>"
 
 
 class StewardSettings(BaseSettings):
@@ -191,7 +209,8 @@ class StewardSettings(BaseSettings):
     def _known_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite:///", "redis://", "rediss://")):
             raise ValueError(
-                f"got {value!r}, expected sqlite:///PATH, redis://HOST:PORT/DB or rediss://..."
+                f"got {redact_url(value)!r}, expected sqlite:///PATH, redis://HOST:PORT/DB "
+                "or rediss://..."
             )
         return value
 
@@ -272,7 +291,14 @@ def load_settings(**overrides: Any) -> StewardSettings:
         got = os.environ.get(variable, problem.get("input"))
         if field in _SECRET_FIELDS:
             got = "<redacted>"
+        elif isinstance(got, str):
+            got = redact_url(got)
+        message = str(problem["msg"])
+        if isinstance(problem.get("input"), str) and problem["input"] != redact_url(
+            problem["input"]
+        ):
+            message = message.replace(problem["input"], str(redact_url(problem["input"])))
         raise ConfigError(
-            f"{variable}: got {got!r}; {problem['msg']}"
+            f"{variable}: got {got!r}; {message}"
             f" (see `steward config` or the README's variable table)"
         ) from err

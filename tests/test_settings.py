@@ -82,3 +82,23 @@ def test_every_setting_is_documented() -> None:
         name for name, info in StewardSettings.model_fields.items() if not info.description
     ]
     assert undocumented == []
+
+
+def test_passwords_in_urls_never_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from modelsteward.cli import cli
+    from modelsteward.settings import redact_url
+
+    assert redact_url("redis://:s3cretPW@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert redact_url("https://bob:pw@mlflow.internal") == "https://bob:***@mlflow.internal"
+    assert redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    monkeypatch.setenv("STEWARD_KILLSWITCH_URL", "redis://:s3cretPW@cache:6379/0")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://bob:mlflowPW@mlflow.internal")
+    shown = CliRunner().invoke(cli, ["config", "--json"]).output
+    assert "s3cretPW" not in shown and "mlflowPW" not in shown
+    monkeypatch.setenv("STEWARD_KILLSWITCH_URL", "mysql://root:s3cretPW@db/x")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "s3cretPW" not in str(info.value)
+    assert "STEWARD_KILLSWITCH_URL" in str(info.value)
