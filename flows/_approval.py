@@ -23,7 +23,13 @@ from pydantic import Field
 from modelsteward.errors import ExternalServiceError, NotFoundError, StewardError
 from modelsteward.settings import StewardSettings
 
-__all__ = ["ApprovalInput", "FlowAudit", "approve_paused_run", "run_with_decisions"]
+__all__ = [
+    "ApprovalInput",
+    "FlowAudit",
+    "approve_paused_run",
+    "role_of",
+    "run_with_decisions",
+]
 
 R = TypeVar("R")
 
@@ -215,3 +221,11 @@ def delivery_error(error: BaseException) -> StewardError:
     if isinstance(error, StewardError):
         return error
     return ExternalServiceError(f"the approval could not be delivered: {error}")
+
+
+def role_of(policy: Any, email: str) -> str:
+    """The role ``email`` holds in ``policy`` ("system" when it holds none), for the ledger."""
+    for role in ("guardian", "operator", "owner"):
+        if policy.contact(role).may_act(email):
+            return role
+    return "system"  # not in the policy at all; the record still says who it was

@@ -33,6 +33,7 @@ from flows._approval import (
     FlowAudit,
     approve_paused_run,
     delivery_error,
+    role_of,
     run_with_decisions,
 )
 from modelsteward.errors import (
@@ -366,7 +367,7 @@ def _await_approval(
                 "allowed": [str(guardian.email), *(str(d) for d in guardian.delegates)],
             },
             actor=decision.approver,
-            role="guardian",
+            role=role_of(policy, decision.approver),
         )
         logger.warning(
             "event=approval_refused model=%s approver=%s", policy.model, decision.approver

@@ -27,7 +27,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from pydantic import BaseModel, Field, field_validator
 
-from flows._approval import ApprovalInput, FlowAudit, run_with_decisions
+from flows._approval import ApprovalInput, FlowAudit, role_of, run_with_decisions
 from modelsteward.artifacts import StoredArtifact
 from modelsteward.errors import (
     AuthorizationError,
@@ -124,13 +124,6 @@ def _load_policy(settings: StewardSettings, model: str) -> Policy:
             path=str(path),
         )
     return load_policy(path)
-
-
-def _role_of(policy: Policy, email: str) -> str:
-    for role in ("guardian", "operator", "owner"):
-        if policy.contact(role).may_act(email):
-            return role
-    return "system"  # not in the policy at all; the refusal records who it was
 
 
 @flow(name=FLOW_NAME, log_prints=False, validate_parameters=True)
@@ -270,7 +263,7 @@ def _await_approval(
             "timeout_seconds": timeout,
         },
         actor=request.requested_by,
-        role=_role_of(policy, request.requested_by),
+        role=role_of(policy, request.requested_by),
     )
     _alert(
         settings,
@@ -325,7 +318,7 @@ def _await_approval(
                 "allowed": [str(guardian.email), *(str(d) for d in guardian.delegates)],
             },
             actor=decision.approver,
-            role=_role_of(policy, decision.approver),
+            role=role_of(policy, decision.approver),
         )
         logger.warning(
             "event=reenable_refused model=%s approver=%s", policy.model, decision.approver

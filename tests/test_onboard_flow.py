@@ -182,6 +182,7 @@ def test_wrong_approver_is_refused_and_audited_then_delegate_approves(
     assert result.approver == DELEGATE
     refused = _records(env["settings"], "access.refused")
     assert [r.actor for r in refused] == ["mallory@example.com"]
+    assert str(refused[0].role) == "system"  # not recorded as a Guardian action
     assert refused[0].details["reason"] == "not the policy's Guardian or a delegate"
 
 
