@@ -645,3 +645,16 @@ def test_a_change_the_ledger_would_refuse_leaves_the_switch_alone(service: Servi
     assert "control characters" in response.json()["error"]
     assert _state(service).active is False
     assert len(service.audit()) == before
+
+
+def test_a_claimed_delivery_whose_kill_was_lost_is_redone(service: Service) -> None:
+    """The service died between claiming a delivery and turning the switch off: PagerDuty's
+    retry must kill, not be answered "duplicate"."""
+    _enable(service.store)
+    assert service.store.claim_once("pagerduty:wh-crashed")  # ... and then the process died
+    response = service.post_webhook(incident_event(), webhook_id="wh-crashed")
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "disabled"
+    assert _state(service).active is False
+    replay = service.post_webhook(incident_event(), webhook_id="wh-crashed")
+    assert replay.json()["status"] == "duplicate"
