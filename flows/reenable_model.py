@@ -152,6 +152,7 @@ def reenable_model(request: ReenableParameters) -> ReenableResult:
             _summary(result, request)
             return result
         stored = audit.recorded_artifact(version)
+        before = killswitch_tasks.read_switch(settings, request.model)
         decision, refused = _await_approval(settings, policy, request, audit, version, run_id)
         base = {
             "model": request.model,
@@ -174,6 +175,29 @@ def reenable_model(request: ReenableParameters) -> ReenableResult:
             _summary(result, request)
             return result
 
+        now = killswitch_tasks.read_switch(settings, request.model)
+        if now.get("revision") != before.get("revision"):
+            # killed again (or changed) while the approval waited: that approval was for a
+            # state that no longer holds, and must not undo the newer kill
+            result = ReenableResult(
+                status="rejected",
+                approver=decision.approver,
+                reason=(
+                    f"the kill switch changed while the approval waited (revision "
+                    f"{before.get('revision')} -> {now.get('revision')}, by "
+                    f"{now.get('changed_by')}: {now.get('reason')}); ask for a new approval"
+                ),
+                **base,
+            )
+            audit(
+                "approval.rejected",
+                {"reason": result.reason, "superseded_by_revision": now.get("revision")},
+                actor=FLOW_ACTOR,
+                role="system",
+            )
+            _notify(settings, policy, result, request)
+            _summary(result, request)
+            return result
         _reverify(settings, request.model, version, stored, audit)
         serving = serving_tasks.restore_serving_version(
             settings, request.model, version, actor=decision.approver

@@ -202,3 +202,42 @@ def test_steward_enable_runs_the_full_reenable(killed: dict[str, Any]) -> None:
         "artifact.verified",
         "model.enabled",
     ]
+
+
+def test_a_kill_during_the_approval_wait_is_not_undone(killed: dict[str, Any]) -> None:
+    import threading
+    import time
+
+    from prefect import tags
+
+    from flows._approval import approve_paused_run, paused_run_with_tag
+    from flows.reenable_model import reenable_model
+    from modelsteward.killswitch import open_store
+
+    settings = killed["settings"]
+    results: list[Any] = []
+    tag = "test-superseded-approval"
+
+    def run() -> None:
+        with tags(tag):
+            results.append(reenable_model(_params()))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    run_id = None
+    while run_id is None and time.monotonic() < deadline:
+        run_id = paused_run_with_tag(tag)
+        time.sleep(0.2)
+    assert run_id is not None, "the re-enable never paused for approval"
+    with open_store(settings.killswitch) as store:  # a new incident while the Guardian reads
+        store.set_state(
+            MODEL, active=False, actor=OPERATOR, role="operator", reason="second incident"
+        )
+    approve_paused_run(run_id, _decision(GUARDIAN))
+    thread.join(60)
+    (result,) = results
+    assert result.status == "rejected"
+    assert "changed while the approval waited" in result.reason
+    assert switch(settings).active is False and switch(settings).reason == "second incident"
+    assert alias(settings) is None
