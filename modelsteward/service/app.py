@@ -34,7 +34,6 @@ from modelsteward.errors import (
 from modelsteward.killswitch import KillSwitchStore, SwitchState, open_store, validate_model_name
 from modelsteward.killswitch.control import (
     ACCESS_REFUSED,
-    MODEL_DISABLED,
     WEBHOOK_RECEIVED,
     AuditSink,
     KillRequest,
@@ -296,10 +295,13 @@ def _kill_for(
         }
         return 400, payload, None
     claim = f"pagerduty:{delivery}"
-    if not ctx.store.claim_once(claim) and _delivery_recorded(ctx, model, delivery):
-        ctx.metrics.webhooks.labels("duplicate", "200").inc()
-        return 200, {"status": "duplicate", "model": model}, None
-    # (a claim without its kill on record: the first delivery died in between; redo it)
+    done = f"pagerduty-done:{delivery}"
+    if not ctx.store.claim_once(claim):
+        if not ctx.store.claim_once(done):
+            ctx.metrics.webhooks.labels("duplicate", "200").inc()
+            return 200, {"status": "duplicate", "model": model}, None
+        # claimed but never finished: the first delivery died between claim and kill; redo
+        ctx.store.release(done)
     number = f"#{event.incident_number} " if event.incident_number is not None else ""
     reason = f"PagerDuty incident {number}{event.title or event.incident_id or ''}".strip()[:500]
     try:
@@ -317,7 +319,6 @@ def _kill_for(
                 "incident_url": event.html_url,
                 "webhook_id": webhook_id,
                 "event_id": event.id,
-                "delivery": delivery,
             },
         )
     except Exception:
@@ -326,6 +327,7 @@ def _kill_for(
         except Exception as err:
             log.error("event=claim_release_failed claim=%s error=%s", claim, err)
         raise
+    ctx.store.claim_once(done)  # switch off and on record: a replay is now a duplicate
     if changed:
         ctx.metrics.kills.labels("pagerduty").inc()
     ctx.metrics.webhooks.labels("disabled", "202").inc()
@@ -346,23 +348,6 @@ def _kill_for(
         "already_disabled": not changed,
     }
     return 202, payload, follow_up
-
-
-def _delivery_recorded(ctx: ServiceContext, model: str, delivery: str) -> bool:
-    """Whether the kill of this delivery is in the ledger. A claimed delivery whose kill is
-    not (the process died between the two) must be redone, not answered "duplicate"; when
-    the ledger cannot be read the kill is redone too (a second kill is safe, a lost one is
-    not)."""
-    from modelsteward.audit import Ledger
-
-    try:
-        with Ledger.from_settings(ctx.settings) as ledger:
-            for record in ledger.records(model=model, action=MODEL_DISABLED):
-                if record.details.get("delivery") == delivery:
-                    return True
-    except Exception as err:
-        log.error("event=ledger_unreadable_on_duplicate model=%s error=%s", model, err)
-    return False
 
 
 def _audit_sync(ctx: ServiceContext, **record: Any) -> None:
