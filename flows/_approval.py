@@ -27,6 +27,7 @@ __all__ = [
     "ApprovalInput",
     "FlowAudit",
     "approve_paused_run",
+    "await_guardian",
     "role_of",
     "run_with_decisions",
 ]
@@ -229,3 +230,77 @@ def role_of(policy: Any, email: str) -> str:
         if policy.contact(role).may_act(email):
             return role
     return "system"  # not in the policy at all; the record still says who it was
+
+
+def await_guardian(
+    policy: Any,
+    audit: FlowAudit,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float,
+    key_prefix: str,
+    attempted: tuple[str, str],
+    refusal_reason: str,
+    details: dict[str, Any],
+) -> tuple[ApprovalInput | None, list[str]]:
+    """Pause for the Guardian's decision until it comes or ``timeout_seconds`` pass.
+
+    Anyone but the policy's Guardian or a delegate is refused (``access.refused``, in the role
+    the policy gives them) and the run keeps waiting; the Guardian's decision is recorded as
+    ``approval.granted`` or ``approval.rejected``; a timeout as ``approval.rejected``.
+    ``attempted`` names an approval and a rejection in refusal records; ``details`` go into
+    the decision and timeout records. Returns (decision or None, refused approvers).
+    """
+    from prefect import get_run_logger
+    from prefect.flow_runs import pause_flow_run
+
+    guardian = policy.roles.guardian
+    refused: list[str] = []
+    deadline = time.monotonic() + timeout_seconds
+    attempt = 0
+    while True:
+        remaining = int(deadline - time.monotonic())
+        if remaining < 1:
+            break
+        attempt += 1
+        try:
+            decision: ApprovalInput = pause_flow_run(  # type: ignore[call-overload]
+                wait_for_input=ApprovalInput,
+                timeout=remaining,
+                poll_interval=poll_seconds,  # prefect types it int; a float works
+                key=f"{key_prefix}-{attempt}",
+            )
+        except FlowPauseTimeout:
+            break
+        if guardian.may_act(decision.approver):
+            audit(
+                "approval.granted" if decision.approve else "approval.rejected",
+                {
+                    **details,
+                    "approver": decision.approver,
+                    "risk_assessment": decision.risk_assessment,
+                    "comment": decision.comment,
+                },
+                actor=decision.approver,
+                role="guardian",
+            )
+            return decision, refused
+        refused.append(decision.approver)
+        audit(
+            "access.refused",
+            {
+                "attempted": attempted[0] if decision.approve else attempted[1],
+                "reason": refusal_reason,
+                "allowed": [str(guardian.email), *(str(d) for d in guardian.delegates)],
+            },
+            actor=decision.approver,
+            role=role_of(policy, decision.approver),
+        )
+        get_run_logger().warning(
+            "event=approval_refused model=%s approver=%s", policy.model, decision.approver
+        )
+    audit(
+        "approval.rejected",
+        {**details, "reason": "timeout", "timeout_seconds": timeout_seconds},
+    )
+    return None, refused

@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
 from pydantic import BaseModel, Field
 
 from flows._approval import (
     ApprovalInput,
     FlowAudit,
     approve_paused_run,
+    await_guardian,
     delivery_error,
-    role_of,
     run_with_decisions,
 )
 from modelsteward.errors import (
@@ -312,13 +309,11 @@ def _await_approval(
 ) -> ApprovalInput | None:
     """The Guardian's decision, or None on timeout. Anyone else is refused and audited, and
     the run keeps waiting for the Guardian until the policy's timeout."""
-    logger = get_run_logger()
-    guardian = policy.roles.guardian
     audit(
         "approval.requested",
         {
-            "guardian": str(guardian.email),
-            "delegates": [str(d) for d in guardian.delegates],
+            "guardian": str(policy.roles.guardian.email),
+            "delegates": [str(d) for d in policy.roles.guardian.delegates],
             "timeout_seconds": policy.approval.timeout_seconds,
         },
     )
@@ -329,54 +324,17 @@ def _await_approval(
         f"Approve {policy.model} v{version}?",
         f"Onboarding run {run_id} waits for the Guardian: steward approve {run_id} --as EMAIL",
     )
-    deadline = time.monotonic() + policy.approval.timeout_seconds
-    attempt = 0
-    while True:
-        remaining = int(deadline - time.monotonic())
-        if remaining < 1:
-            break
-        attempt += 1
-        try:
-            decision: ApprovalInput = pause_flow_run(  # type: ignore[call-overload]
-                wait_for_input=ApprovalInput,
-                timeout=remaining,
-                poll_interval=request.approval_poll_seconds,  # prefect types it int; float works
-                key=f"approval-{attempt}",
-            )
-        except FlowPauseTimeout:
-            break
-        if guardian.may_act(decision.approver):
-            action = "approval.granted" if decision.approve else "approval.rejected"
-            audit(
-                action,
-                {
-                    "approver": decision.approver,
-                    "risk_assessment": decision.risk_assessment,
-                    "comment": decision.comment,
-                    "risk_tier": str(policy.risk_tier),
-                },
-                actor=decision.approver,
-                role="guardian",
-            )
-            return decision
-        audit(
-            "access.refused",
-            {
-                "attempted": "approve" if decision.approve else "reject",
-                "reason": "not the policy's Guardian or a delegate",
-                "allowed": [str(guardian.email), *(str(d) for d in guardian.delegates)],
-            },
-            actor=decision.approver,
-            role=role_of(policy, decision.approver),
-        )
-        logger.warning(
-            "event=approval_refused model=%s approver=%s", policy.model, decision.approver
-        )
-    audit(
-        "approval.rejected",
-        {"reason": "timeout", "timeout_seconds": policy.approval.timeout_seconds},
+    decision, _ = await_guardian(
+        policy,
+        audit,
+        timeout_seconds=policy.approval.timeout_seconds,
+        poll_seconds=request.approval_poll_seconds,
+        key_prefix="approval",
+        attempted=("approve", "reject"),
+        refusal_reason="not the policy's Guardian or a delegate",
+        details={"risk_tier": str(policy.risk_tier)},
     )
-    return None
+    return decision
 
 
 def _promote(

@@ -17,17 +17,20 @@ and fails the run with the switch still off. No flow retries: a retry would ask 
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
 from pydantic import BaseModel, Field, field_validator
 
-from flows._approval import ApprovalInput, FlowAudit, role_of, run_with_decisions
+from flows._approval import (
+    ApprovalInput,
+    FlowAudit,
+    await_guardian,
+    role_of,
+    run_with_decisions,
+)
 from modelsteward.artifacts import StoredArtifact
 from modelsteward.errors import (
     AuthorizationError,
@@ -274,16 +277,14 @@ def _await_approval(
     run_id: str | None,
 ) -> tuple[ApprovalInput | None, list[str]]:
     """The Guardian's decision (or None on timeout) and who was refused before it."""
-    logger = get_run_logger()
-    guardian = policy.roles.guardian
     timeout = request.approval_timeout_seconds or policy.approval.timeout_seconds
     audit(
         "approval.requested",
         {
             "for": "re-enable",
             "requested_by": request.requested_by,
-            "guardian": str(guardian.email),
-            "delegates": [str(d) for d in guardian.delegates],
+            "guardian": str(policy.roles.guardian.email),
+            "delegates": [str(d) for d in policy.roles.guardian.delegates],
             "timeout_seconds": timeout,
         },
         actor=request.requested_by,
@@ -303,54 +304,16 @@ def _await_approval(
         ),
         key=f"reenable:{policy.model}:{run_id}:request",
     )
-    refused: list[str] = []
-    deadline = time.monotonic() + timeout
-    attempt = 0
-    while True:
-        remaining = int(deadline - time.monotonic())
-        if remaining < 1:
-            break
-        attempt += 1
-        try:
-            decision: ApprovalInput = pause_flow_run(  # type: ignore[call-overload]
-                wait_for_input=ApprovalInput,
-                timeout=remaining,
-                poll_interval=request.approval_poll_seconds,
-                key=f"reenable-approval-{attempt}",
-            )
-        except FlowPauseTimeout:
-            break
-        if guardian.may_act(decision.approver):
-            audit(
-                "approval.granted" if decision.approve else "approval.rejected",
-                {
-                    "for": "re-enable",
-                    "approver": decision.approver,
-                    "risk_assessment": decision.risk_assessment,
-                    "comment": decision.comment,
-                },
-                actor=decision.approver,
-                role="guardian",
-            )
-            return decision, refused
-        refused.append(decision.approver)
-        audit(
-            "access.refused",
-            {
-                "attempted": "re-enable" if decision.approve else "reject re-enable",
-                "reason": "only the policy's Guardian or a delegate may re-enable",
-                "allowed": [str(guardian.email), *(str(d) for d in guardian.delegates)],
-            },
-            actor=decision.approver,
-            role=role_of(policy, decision.approver),
-        )
-        logger.warning(
-            "event=reenable_refused model=%s approver=%s", policy.model, decision.approver
-        )
-    audit(
-        "approval.rejected", {"for": "re-enable", "reason": "timeout", "timeout_seconds": timeout}
+    return await_guardian(
+        policy,
+        audit,
+        timeout_seconds=timeout,
+        poll_seconds=request.approval_poll_seconds,
+        key_prefix="reenable-approval",
+        attempted=("re-enable", "reject re-enable"),
+        refusal_reason="only the policy's Guardian or a delegate may re-enable",
+        details={"for": "re-enable"},
     )
-    return None, refused
 
 
 def _reverify(
