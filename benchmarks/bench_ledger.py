@@ -5,7 +5,9 @@ Run: ``.venv/bin/python -m benchmarks.bench_ledger [--records N] [--verify-recor
 Every figure is printed beside a floor measured in the same run on the same disk:
 
 - appends: plain JSON Lines with ``write`` + ``fdatasync`` per record (what one durable record
-  costs without any ledger logic), and the same with one ``fdatasync`` per 100 records;
+  costs without any ledger logic: the floor the issue names), the same ``pwrite`` +
+  ``fdatasync`` into space allocated ahead (the ledger's own I/O pattern, see
+  ``modelsteward/audit/store.py``), and one ``fdatasync`` per 100 records;
 - verification: SHA-256 alone over the same record bodies, read from the same file.
 
 The machine is shared (2 cores, other jobs running): figures move between runs; compare the
@@ -59,6 +61,26 @@ def floor_fsync_per_record(directory: Path, count: int) -> float:
     started = time.perf_counter()
     for _ in range(count):
         os.write(fd, line)
+        os.fdatasync(fd)
+    elapsed = time.perf_counter() - started
+    os.close(fd)
+    path.unlink()
+    return count / elapsed
+
+
+def floor_fsync_in_place(directory: Path, count: int) -> float:
+    """``pwrite`` + ``fdatasync`` per record into space allocated ahead: no size change."""
+    line = b"x" * (_line_size() - 1) + b"\n"
+    path = directory / "floor-in-place.jsonl"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is not None:
+        allocate(fd, 0, count * len(line))
+    offset = 0
+    started = time.perf_counter()
+    for _ in range(count):
+        os.pwrite(fd, line, offset)
+        offset += len(line)
         os.fdatasync(fd)
     elapsed = time.perf_counter() - started
     os.close(fd)
@@ -221,10 +243,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.rounds} interleaved rounds, floor re-measured beside each figure:"
         )
         floors: list[float] = []
+        in_place: list[float] = []
         singles: list[float] = []
         totals: list[tuple[float, float]] = []
         threads: list[float] = []
         for round_ in range(args.rounds):
+            in_place.append(floor_fsync_in_place(directory, n))
             floors.append(floor_fsync_per_record(directory, n))
             singles.append(ledger_single_writer(directory / f"r{round_}", n))
             floors.append(floor_fsync_per_record(directory, n))
@@ -234,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
         floor_batch = floor_group_commit(directory, n * 5)
         # each figure against the floor measured just before it: robust to load swings
         paired_single = statistics.median(singles[r] / floors[3 * r] for r in range(args.rounds))
+        paired_in_place = statistics.median(singles[r] / in_place[r] for r in range(args.rounds))
+        in_place_best = max(in_place)
         paired_total = statistics.median(
             totals[r][0] / floors[3 * r + 1] for r in range(args.rounds)
         )
@@ -243,6 +269,12 @@ def main(argv: list[str] | None = None) -> None:
         thread_best = max(threads)
         spread = f"(floor ranged {min(floors):,.0f}..{floor_best:,.0f}/s)"
         _row("floor: write+fdatasync per record", f"{floor_best:,.0f}/s", spread, "")
+        _row(
+            "floor: pwrite+fdatasync into allocated space",
+            f"{in_place_best:,.0f}/s",
+            f"(ranged {min(in_place):,.0f}..{in_place_best:,.0f}/s)",
+            f"x{in_place_best / floor_best:.2f} of the write+fdatasync floor",
+        )
         _row("floor: one fdatasync per 100 records", f"{floor_batch:,.0f}/s", "", "")
         _row(
             "ledger, 1 writer",
@@ -250,6 +282,13 @@ def main(argv: list[str] | None = None) -> None:
             f"floor {floor_best:,.0f}/s",
             f"x{single / floor_best:.2f} of floor (paired median x{paired_single:.2f}); "
             f"x{single / TARGET_APPENDS:.2f} of the {TARGET_APPENDS:,}/s target",
+        )
+        _row(
+            "",
+            "",
+            f"in place {in_place_best:,.0f}/s",
+            f"x{single / in_place_best:.2f} of the in-place floor "
+            f"(paired median x{paired_in_place:.2f})",
         )
         _row(
             f"ledger, {args.writers} processes (total)",
@@ -268,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nVerification of {args.verify_records:,} records:")
         started = time.perf_counter()
         store = build_ledger(directory, args.verify_records)
-        size_mb = store.path.stat().st_size / 1e6
+        size_mb = store.records_end() / 1e6
         print(f"  (built a {size_mb:,.0f} MB ledger in {time.perf_counter() - started:.1f}s)")
         sha = sha_floor_seconds(store)
         verify = verify_seconds(store)

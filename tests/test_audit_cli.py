@@ -44,7 +44,7 @@ def test_verify_exits_0_when_intact(filled: Ledger) -> None:
 
 
 def test_verify_exits_4_naming_the_first_bad_record(filled: Ledger) -> None:
-    lines = filled.path.read_bytes().splitlines(keepends=True)
+    lines = filled.path.read_bytes().rstrip(b"\0").splitlines(keepends=True)
     filled.path.write_bytes(lines[0] + lines[2])
     result = CliRunner().invoke(cli, ["audit", "verify", "--json"])
     assert result.exit_code == 4
@@ -77,7 +77,7 @@ def test_export_writes_json_lines(filled: Ledger, tmp_path) -> None:
     out = tmp_path / "audit.jsonl"
     result = CliRunner().invoke(cli, ["audit", "export", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.read_bytes() == filled.path.read_bytes()
+    assert out.read_bytes() == filled.path.read_bytes().rstrip(b"\0")
     assert [json.loads(line)["seq"] for line in out.read_text().splitlines()] == [1, 2, 3]
 
 

@@ -78,16 +78,22 @@ _CRASH = textwrap.dedent(
     for i in range(3):
         ledger.append(action="model.enabled", actor="before", role="guardian")
     mode = sys.argv[2]
-    real_write, real_sync = os.write, os.fdatasync
-    def torn_write(fd, data):
+    real_pwrite = os.pwrite
+    def torn_write(fd, data, offset):
         if fd == ledger.store._fd:
-            real_write(fd, data[: len(data) // 2])
+            real_pwrite(fd, data[: len(data) // 2], offset)
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_write(fd, data)
+        return real_pwrite(fd, data, offset)
+    def killed_before_the_tail_note(fd, data, offset):
+        if fd == ledger.store._sync_fd and offset > 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_pwrite(fd, data, offset)
     def killed_before_sync(fd):
         os.kill(os.getpid(), signal.SIGKILL)
     if mode == "torn":
-        os.write = torn_write
+        os.pwrite = torn_write
+    elif mode == "unnoted":
+        os.pwrite = killed_before_the_tail_note
     else:
         os.fdatasync = killed_before_sync
     ledger.append(action="model.disabled", actor="crashing", role="operator")
@@ -95,7 +101,7 @@ _CRASH = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(("mode", "survivors"), [("torn", 3), ("unsynced", 4)])
+@pytest.mark.parametrize(("mode", "survivors"), [("torn", 3), ("unnoted", 4), ("unsynced", 4)])
 def test_kill_9_during_an_append_leaves_a_ledger_that_verifies(
     tmp_path: Path, mode: str, survivors: int, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -142,8 +142,9 @@ def test_partial_last_line_is_discarded_with_a_warning(
 ) -> None:
     first, second, _ = _fill(ledger)
     ledger.close()
-    with open(ledger.path, "ab") as handle:
-        handle.write(b'{"action":"model.enabled","actor":"mallory"')  # torn write
+    with open(ledger.path, "r+b") as handle:  # a write torn at the end of the records
+        handle.seek(ledger.store.records_end())
+        handle.write(b'{"action":"model.enabled","actor":"mallory"')
     assert [r.seq for r in Ledger(ledger.directory).records()] == [1, 2, 3]
     fresh = Ledger(ledger.directory)
     with caplog.at_level("WARNING"):
@@ -159,7 +160,8 @@ def test_partial_last_line_is_discarded_with_a_warning(
 def test_unreadable_last_record_blocks_appends(ledger: Ledger) -> None:
     _fill(ledger)
     ledger.close()
-    with open(ledger.path, "ab") as handle:
+    with open(ledger.path, "r+b") as handle:
+        handle.seek(ledger.store.records_end())
         handle.write(b"garbage that ends like a line\n")
     with pytest.raises(LedgerIntegrityError, match=r"last record .* is unreadable"):
         Ledger(ledger.directory).append(action="model.enabled", actor="g", role="guardian")
@@ -170,7 +172,9 @@ def test_export_writes_the_stored_lines_verbatim(ledger: Ledger, tmp_path: Path)
     out = tmp_path / "export.jsonl"
     with open(out, "wb") as handle:
         assert ledger.export(handle) == 3
-    assert out.read_bytes() == ledger.path.read_bytes()
+    stored = ledger.path.read_bytes()
+    assert out.read_bytes() == stored[: ledger.store.records_end()]
+    assert stored[ledger.store.records_end() :].strip(b"\0") == b""  # space allocated ahead
 
 
 def test_from_settings_uses_steward_home(settings) -> None:

@@ -109,7 +109,7 @@ def test_truncated_or_deleted_local_tail_is_detected(settings, bucket: LockedBuc
     _fill(ledger, 6)
     ledger.seal(bucket, force=True)
     ledger.close()
-    lines = ledger.path.read_bytes().splitlines(keepends=True)
+    lines = ledger.path.read_bytes().rstrip(b"\0").splitlines(keepends=True)
     ledger.path.write_bytes(b"".join(lines[:4]))
     for target in (bucket, None):  # the local copy of the checkpoint suffices
         report = _ledger(settings).verify(target)
@@ -130,7 +130,7 @@ def test_a_consistently_rehashed_history_is_caught_by_the_seal(
     ledger.seal(bucket, force=True)
     ledger.close()
     # Rewrite seq 2.. with recomputed hashes: the chain alone looks perfect.
-    lines = ledger.path.read_bytes().splitlines(keepends=True)
+    lines = ledger.path.read_bytes().rstrip(b"\0").splitlines(keepends=True)
     rewritten = [lines[0]]
     prev = orjson.loads(lines[0])["hash"]
     for seq, raw in enumerate(lines[1:], start=2):
@@ -191,7 +191,7 @@ def test_sealing_refuses_a_broken_chain(settings, bucket: LockedBucket) -> None:
     ledger = _ledger(settings)
     _fill(ledger, 3)
     ledger.close()
-    lines = ledger.path.read_bytes().splitlines(keepends=True)
+    lines = ledger.path.read_bytes().rstrip(b"\0").splitlines(keepends=True)
     ledger.path.write_bytes(lines[0] + lines[2])
     with pytest.raises(LedgerIntegrityError, match="refusing to seal"):
         _ledger(settings).seal(bucket, force=True)

@@ -2,33 +2,43 @@
 
 Layout under the ledger directory (``$STEWARD_HOME/ledger``):
 
-- ``ledger.jsonl``: the records, one line each (format in :mod:`.records`), append only.
-- ``ledger.sync``: a 64-byte note of how far the file is known to be on disk (group commit).
+- ``ledger.jsonl``: the records, one line each (format in :mod:`.records`), followed by zero
+  bytes: space allocated ahead of the records (see below). Readers stop at the zeros;
+  ``steward audit export`` writes the records alone.
+- ``ledger.sync``: two small notes every process shares: where the chain ends (byte offset,
+  seq, hash) and how far the file is known to be on disk (group commit).
 - ``discarded.jsonl``: the bytes of partial records cut off after a crash, kept for forensics.
 
 **One chain.** Each append takes an exclusive ``flock`` on ``ledger.jsonl`` (and a thread lock,
-since ``flock`` is per open file), learns the tail (seq, hash), writes its line with one
-``write`` in ``O_APPEND`` mode and releases the lock. The critical section is a few
-microseconds: the tail is cached in-process and trusted only while the file's size and inode are
-what this process left them; otherwise the last line is read back.
+since ``flock`` is per open file), reads the tail note, checks that the file really ends there
+(a newline, then a zero byte or the end of the file), writes its line at that offset with one
+``pwrite``, updates the note and releases the lock: a few microseconds.
+
+**Space ahead, and why.** ``fdatasync`` after a write that grows a file must also commit the
+new size through the filesystem journal; a write into space the file already holds needs only
+its data flushed. The file therefore grows 4 MiB at a time (``posix_fallocate``: the space reads
+as zeros, nothing is written) and records are written into that space. The hot path also never
+asks the kernel for the ledger's timestamps (no ``stat`` of it; ``statx`` for the inode only):
+since Linux 6.13 such a query makes the next write stamp a fine-grained ctime, which puts the
+inode back into the journal. ``benchmarks/bench_ledger.py`` measures the floor both ways.
 
 **Durable before return, with group commit.** After its write, an appender needs the file on
 disk up to the end of its line. It takes the sync lock (``flock`` on ``ledger.sync``); if another
 appender already synced past its line while it waited, it returns at once; otherwise it reads
-the current size of the file, calls ``fdatasync`` once for everything written so far by every
-process, and publishes that offset. Concurrent appenders
-thus share one ``fdatasync``: throughput grows with the number of writers instead of being
-capped by one disk flush per record. The published offset is tagged with the boot id and the
-file's inode, so it is never trusted after a reboot (the page cache is gone) or a file swap.
+the tail note (everything before it was written by a finished ``pwrite``), calls ``fdatasync``
+once for everything written so far by every process, and publishes that offset. Concurrent
+appenders thus share one ``fdatasync``: throughput grows with the number of writers instead of
+being capped by one disk flush per record. Both notes are tagged with the boot id and the
+file's inode, so they are never trusted after a reboot (the page cache is gone) or a file swap.
 
-**Space ahead.** The file's next few MB are allocated with ``fallocate(KEEP_SIZE)`` (the size,
-and so the JSON Lines content, is unchanged), so an append does not make ``fdatasync`` allocate
-blocks too.
-
-**Crash safety.** A writer killed in the middle of its ``write`` leaves a last line without
-``\\n``. The next appender (under the lock) detects it, copies it to ``discarded.jsonl``, cuts it
-off, logs a warning and chains onto the last complete record: a partial record is never merged.
-Readers ignore an unterminated last line. A published sync offset never covers such a tail.
+**Crash safety.** A writer killed in the middle of its ``pwrite`` leaves a last line without
+``\\n`` past the noted end; one killed before updating the note leaves a complete record
+past it. The next appender sees a non-zero byte where the note says the file ends and rescans
+the tail: complete records are kept, a partial line is copied to ``discarded.jsonl``, cut off
+and logged: a partial record is never merged. After a reboot (the note's boot id differs) the
+rescan also stops at the first zero byte of the last reservation: a power loss can persist a
+later page of unacknowledged records without an earlier one. Readers ignore an unterminated
+last line. A published sync offset never covers such a tail.
 """
 
 from __future__ import annotations
@@ -55,17 +65,22 @@ __all__ = ["LocalStore", "Tail"]
 
 log = logging.getLogger(__name__)
 
-_SYNC_MAGIC = b"SLSYNC01"
-_SYNC_FORMAT = "<8s36sQQ"  # magic, boot id, inode, durable offset
+_SYNC_MAGIC = b"SLSYNC02"
+_SYNC_FORMAT = "<8s36sQQQ"  # magic, boot id, inode, generation, durable offset
 _SYNC_SIZE = struct.calcsize(_SYNC_FORMAT)
+_TAIL_MAGIC = b"SLTAIL01"
+_TAIL_FORMAT = "<8s36sQQQQQ64s"  # magic, boot id, inode, generation, end, seq, size, hash
+_TAIL_SIZE = struct.calcsize(_TAIL_FORMAT)
+_TAIL_OFFSET = 128  # in ledger.sync, after the sync note
 _READ_CHUNK = 1 << 20
+_RESERVE_BYTES = 4 << 20
 
 
 def _boot_id() -> bytes:
     try:
         text = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
-        # No boot id: make the shared note private to this process (each syncs for itself).
+        # No boot id: make the shared notes private to this process (each syncs for itself).
         text = os.urandom(18).hex()
     return text.encode()[:36].ljust(36, b"-")
 
@@ -86,12 +101,8 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-_RESERVE_BYTES = 4 << 20
-_FALLOC_FL_KEEP_SIZE = 1
-
-
-def _load_fallocate() -> Any:
-    """glibc's ``fallocate(2)`` (os has no flags argument), or None off Linux."""
+def _load_statx() -> Any:
+    """glibc's ``statx(2)``, to ask for the inode alone (os.stat always asks for the times)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -99,27 +110,111 @@ def _load_fallocate() -> Any:
         import ctypes.util
 
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.fallocate
-        function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        function = libc.statx
+        function.argtypes = [
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+        ]
         function.restype = ctypes.c_int
         return function
     except (OSError, AttributeError):
         return None
 
 
-_FALLOCATE = _load_fallocate()
+_STATX = _load_statx()
+_AT_FDCWD = -100
+_STATX_INO = 0x100
 
 
-def _reserve(fd: int, offset: int, length: int) -> int:
-    """Allocate disk blocks for the next ``length`` bytes without changing the file size.
+def _identity_key(dev: int, ino: int) -> bytes:
+    """Inode and device as ``struct statx`` lays them out (stx_ino; stx_dev_major, _minor)."""
+    return struct.pack("<QII", ino, os.major(dev), os.minor(dev))
 
-    Appends into allocated blocks spare ``fdatasync`` the block allocation, a good part of
-    its metadata work. Returns the offset to try again from; a filesystem that cannot
-    reserve (or a platform without ``fallocate``) only costs speed, never correctness.
+
+class _PathIdentity:
+    """Which file a path names now, asked without the file's timestamps.
+
+    With ``statx`` only the inode is requested: the kernel then leaves the file's timestamp
+    granularity alone (see the module notes on multigrain timestamps). Not thread-safe: the
+    store calls it under its mutex.
     """
-    if _FALLOCATE is not None:
-        _FALLOCATE(fd, _FALLOC_FL_KEEP_SIZE, offset, length)
-    return offset + length
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._encoded = os.fsencode(path)
+        self._buffer: Any = None
+        if _STATX is not None:
+            import ctypes
+
+            self._buffer = ctypes.create_string_buffer(256)
+
+    def __call__(self) -> bytes | None:
+        """The identity key of the file at the path, or None when nothing is there."""
+        buffer = self._buffer
+        if buffer is not None and _STATX(_AT_FDCWD, self._encoded, 0, _STATX_INO, buffer) == 0:
+            raw = buffer.raw
+            return raw[32:40] + raw[136:144]
+        # no statx, ENOENT, or statx refused (old kernel, seccomp): os.stat knows which
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return _identity_key(st.st_dev, st.st_ino)
+
+
+def _reserve(fd: int, offset: int) -> int:
+    """Grow the file by space that reads as zeros; returns the new size (or ``offset``).
+
+    A filesystem that cannot allocate ahead only costs speed: the next write grows the file.
+    """
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None:
+        return offset
+    try:
+        allocate(fd, offset, _RESERVE_BYTES)
+    except OSError as err:
+        log.debug("event=ledger_reserve_failed error=%s", err)
+        return offset
+    return offset + _RESERVE_BYTES
+
+
+def _last_nonzero(fd: int, size: int) -> int:
+    """The offset just past the last non-zero byte below ``size`` (0 for an all-zero file)."""
+    pos = size
+    while pos > 0:
+        start = max(0, pos - _READ_CHUNK)
+        chunk = os.pread(fd, pos - start, start)
+        kept = chunk.rstrip(b"\0")
+        if kept:
+            return start + len(kept)
+        pos = start
+    return 0
+
+
+def _last_newline(fd: int, end: int) -> int:
+    """Offset of the last ``\n`` before ``end``, or -1."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        chunk = os.pread(fd, pos - start, start)
+        found = chunk.rfind(b"\n")
+        if found >= 0:
+            return start + found
+        pos = start
+    return -1
+
+
+def content_bounds(fd: int) -> tuple[int, int]:
+    """(end of the complete records, end of the written bytes) of an open ledger file.
+
+    Bytes between the two are a partial record (a crash during an append, or an append in
+    progress); after the second come the zero bytes allocated ahead.
+    """
+    content = _last_nonzero(fd, os.fstat(fd).st_size)
+    return _last_newline(fd, content) + 1, content
 
 
 _OPEN_STORES: weakref.WeakSet[LocalStore] = weakref.WeakSet()
@@ -135,15 +230,21 @@ if hasattr(os, "register_at_fork"):
 
 
 class Tail:
-    """Where the chain ends: file size and inode, last seq and hash."""
+    """Where the chain ends: byte offset, last seq and hash, and the file's size.
 
-    __slots__ = ("hash", "ino", "seq", "size")
+    ``generation`` changes whenever the tail was found by rescanning the file instead of from
+    the note (a crash, a reboot, a file changed by hand): a durable offset published for one
+    generation is never trusted for another.
+    """
 
-    def __init__(self, size: int, ino: int, seq: int, hash: str) -> None:
-        self.size = size
-        self.ino = ino
+    __slots__ = ("end", "generation", "hash", "seq", "size")
+
+    def __init__(self, end: int, seq: int, hash: str, size: int, generation: int) -> None:
+        self.end = end
         self.seq = seq
         self.hash = hash
+        self.size = size
+        self.generation = generation
 
 
 class LocalStore:
@@ -159,43 +260,35 @@ class LocalStore:
         self._pid = -1
         self._fd = -1
         self._sync_fd = -1
-        self._tail: Tail | None = None
-        self._durable = (0, 0)  # (inode, offset) known durable by this process
-        self._reserved = 0  # disk space allocated ahead of the end (size unchanged)
+        self._path_identity = _PathIdentity(self.path)
+        self._identity = b""  # _identity_key of the open file
+        self._ino = 0
+        self._durable = (0, 0, 0)  # (inode, generation, offset) known durable here
 
     # --- files ----------------------------------------------------------------------------
     def _open(self) -> int:
         """The data file descriptor, reopened after a fork (locks are per open file)."""
         if self._pid != os.getpid():
             self.directory.mkdir(parents=True, exist_ok=True)
-            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            cloexec = getattr(os, "O_CLOEXEC", 0)
             try:
                 created = not self.path.exists()
-                self._fd = os.open(self.path, flags, 0o600)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | cloexec, 0o600)
                 if created:  # make the new file's name durable too
                     _fsync_directory(self.directory)
-                self._sync_fd = os.open(
-                    self.sync_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600
-                )
+                self._sync_fd = os.open(self.sync_path, os.O_RDWR | os.O_CREAT | cloexec, 0o600)
             except OSError as err:
                 raise StorageError(
                     f"cannot open the audit ledger at {self.path}: {err.strerror}; check that "
                     "STEWARD_HOME is writable"
                 ) from err
+            st = os.fstat(self._fd)
+            self._identity = _identity_key(st.st_dev, st.st_ino)
+            self._ino = st.st_ino
             self._pid = os.getpid()
-            self._tail = None
-            self._durable = (0, 0)
-            self._reserved = 0
+            self._durable = (0, 0, 0)
             _OPEN_STORES.add(self)
         return self._fd
-
-    def _still_linked(self, st: os.stat_result) -> bool:
-        """Is our open file still the one at ``self.path`` (not deleted, moved or replaced)?"""
-        try:
-            current = os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        return (current.st_ino, current.st_dev) == (st.st_ino, st.st_dev)
 
     def _reopen(self) -> int:
         """Reopen after the file at our path was deleted or replaced (caller holds the mutex)."""
@@ -215,7 +308,6 @@ class LocalStore:
         self._mutex = threading.Lock()
         self._sync_mutex = threading.Lock()
         self._pid = -1
-        self._tail = None
 
     def close(self) -> None:
         with self._sync_mutex, self._mutex:
@@ -224,7 +316,6 @@ class LocalStore:
                 os.close(self._sync_fd)
             self._pid = -1
             self._fd = self._sync_fd = -1
-            self._tail = None
 
     # --- append ---------------------------------------------------------------------------
     def append(
@@ -238,63 +329,66 @@ class LocalStore:
             fd = self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                st = os.fstat(fd)
-                if not self._still_linked(st):
+                if self._path_identity() != self._identity:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     fd = self._reopen()
                     fcntl.flock(fd, fcntl.LOCK_EX)
-                    st = os.fstat(fd)
-                tail = self._tail
-                if tail is None or tail.size != st.st_size or tail.ino != st.st_ino:
-                    tail = self._read_tail(fd, st.st_size, st.st_ino)
+                tail = self._load_tail(fd)
                 seq = tail.seq + 1
                 moment = now or datetime.now(UTC)
                 line, digest = draft.seal(seq=seq, ts=format_ts(moment), prev_hash=tail.hash)
-                end = tail.size + len(line)
-                if end > self._reserved:
-                    self._reserved = _reserve(fd, tail.size, _RESERVE_BYTES)
-                self._write_all(fd, line, tail.size)
-                self._tail = Tail(end, tail.ino, seq, digest)
+                end = tail.end + len(line)
+                size = tail.size
+                if end > size:
+                    size = max(end, _reserve(fd, tail.end))
+                self._write_all(fd, line, tail.end)
+                self._save_tail(Tail(end, seq, digest, size, tail.generation))
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        self._make_durable(tail.ino, end)
+        self._make_durable(end, tail.generation)
         return seq, moment, tail.hash, digest
 
-    def _write_all(self, fd: int, line: bytes, size: int) -> None:
+    def _write_all(self, fd: int, line: bytes, offset: int) -> None:
         try:
-            written = os.write(fd, line)
+            written = os.pwrite(fd, line, offset)
             if written != len(line):
                 raise OSError(28, f"short write ({written} of {len(line)} bytes)")
         except OSError as err:
-            self._tail = None
-            try:
-                os.ftruncate(fd, size)  # never leave a partial record behind
+            try:  # never leave a partial record behind
+                os.pwrite(fd, bytes(len(line)), offset)
             except OSError:
-                log.exception("event=ledger_truncate_failed path=%s size=%d", self.path, size)
+                log.exception("event=ledger_undo_failed path=%s offset=%d", self.path, offset)
             raise StorageError(
                 f"cannot append to the audit ledger {self.path}: {err.strerror or err}; "
                 "nothing was recorded (free disk space and retry)"
             ) from err
 
-    def _make_durable(self, ino: int, end: int) -> None:
+    def _make_durable(self, end: int, generation: int) -> None:
         """Return once the file is on disk up to ``end``, sharing one fdatasync with others."""
+        ino = self._ino
         with self._sync_mutex:
-            known_ino, known = self._durable
-            if known_ino == ino and known >= end:
+            if self._durable[:2] == (ino, generation) and self._durable[2] >= end:
                 return
             fd = self._fd
             fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
             try:
-                # Every byte below the current size belongs to a write that finished, or to
-                # the one in progress (whose writer ends past ``size`` and syncs for itself):
-                # writes are serialised, so no lock is needed to read it. Publish it only at
-                # a record boundary, so a crashed writer's partial tail is never claimed.
-                size = os.fstat(fd).st_size
-                complete = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
-                shared = self._read_sync(ino)
-                if end <= shared <= size:
-                    self._durable = (ino, shared)
+                shared = self._read_sync(ino, generation)
+                if shared >= end:
+                    self._durable = (ino, generation, shared)
                     return
+                # Everything before the noted tail was written by a pwrite that returned:
+                # one fdatasync makes it all durable, for every writer waiting behind us.
+                with self._mutex:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    try:
+                        noted = self._read_tail_note()
+                    except _Rebooted:
+                        noted = None
+                    finally:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                written = end
+                if noted is not None and noted.generation == generation:
+                    written = max(end, noted.end)
                 try:
                     os.fdatasync(fd)
                 except OSError as err:
@@ -302,64 +396,111 @@ class LocalStore:
                         f"fdatasync of the audit ledger {self.path} failed: {err.strerror}; "
                         "the record may not survive a power loss"
                     ) from err
-                if complete:
-                    os.pwrite(
-                        self._sync_fd,
-                        struct.pack(_SYNC_FORMAT, _SYNC_MAGIC, _BOOT_ID, ino, size),
-                        0,
-                    )
-                    self._durable = (ino, size)
+                os.pwrite(
+                    self._sync_fd,
+                    struct.pack(_SYNC_FORMAT, _SYNC_MAGIC, _BOOT_ID, ino, generation, written),
+                    0,
+                )
+                self._durable = (ino, generation, written)
             finally:
                 fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
 
-    def _read_sync(self, ino: int) -> int:
+    def _read_sync(self, ino: int, generation: int) -> int:
         raw = os.pread(self._sync_fd, _SYNC_SIZE, 0)
         if len(raw) != _SYNC_SIZE:
             return 0
-        magic, boot, note_ino, offset = struct.unpack(_SYNC_FORMAT, raw)
-        if magic != _SYNC_MAGIC or boot != _BOOT_ID or note_ino != ino:
+        magic, boot, note_ino, note_generation, offset = struct.unpack(_SYNC_FORMAT, raw)
+        if (magic, boot, note_ino, note_generation) != (_SYNC_MAGIC, _BOOT_ID, ino, generation):
             return 0
         return int(offset)
 
     # --- tail -----------------------------------------------------------------------------
-    def _read_tail(self, fd: int, size: int, ino: int) -> Tail:
-        """The last complete record; a partial last line is cut off (caller holds the lock)."""
-        if size == 0:
-            return Tail(0, ino, 0, GENESIS_HASH)
-        end = size
-        if os.pread(fd, 1, size - 1) != b"\n":
-            end = self._last_newline(fd, size) + 1
-            self._discard(fd, end, size)
-            if end == 0:
-                return Tail(0, ino, 0, GENESIS_HASH)
-        start = self._last_newline(fd, end - 1) + 1
-        line = os.pread(fd, end - start, start)
+    def _read_tail_note(self) -> Tail | None:
+        """The tail note, if it is this boot's note of this file (caller holds the lock).
+
+        Returns None for no note or another file's; raises :class:`_Rebooted` for a note from
+        an earlier boot.
+        """
+        raw = os.pread(self._sync_fd, _TAIL_SIZE, _TAIL_OFFSET)
+        if len(raw) != _TAIL_SIZE:
+            return None
+        magic, boot, ino, generation, end, seq, size, digest = struct.unpack(_TAIL_FORMAT, raw)
+        if magic != _TAIL_MAGIC or ino != self._ino:
+            return None
+        if boot != _BOOT_ID:
+            raise _Rebooted
+        return Tail(int(end), int(seq), digest.decode("ascii", "replace"), int(size), generation)
+
+    def _save_tail(self, tail: Tail) -> None:
+        note = struct.pack(
+            _TAIL_FORMAT,
+            _TAIL_MAGIC,
+            _BOOT_ID,
+            self._ino,
+            tail.generation,
+            tail.end,
+            tail.seq,
+            tail.size,
+            tail.hash.encode("ascii"),
+        )
+        os.pwrite(self._sync_fd, note, _TAIL_OFFSET)
+
+    def _load_tail(self, fd: int) -> Tail:
+        """Where the chain ends: the note when the file agrees with it, else a rescan."""
         try:
-            data = orjson.loads(line)
-            seq, digest = int(data["seq"]), str(data["hash"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise LedgerIntegrityError(
-                f"the last record of {self.path} (byte {start}) is unreadable; refusing to "
-                "chain onto it. Run `steward audit verify` to find the damage",
-                reason="changed",
-            ) from err
-        return Tail(end, ino, seq, digest)
+            noted = self._read_tail_note()
+        except _Rebooted:
+            return self._rescan_tail(fd, after_reboot=True)
+        if noted is not None:
+            end = noted.end
+            around = os.pread(fd, 2, end - 1) if end else b"\n" + os.pread(fd, 1, 0)
+            if around[:1] == b"\n" and around[1:] in (b"", b"\0"):
+                return noted
+        return self._rescan_tail(fd, after_reboot=False)
 
-    @staticmethod
-    def _last_newline(fd: int, end: int) -> int:
-        """Offset of the last ``\\n`` before ``end``, or -1."""
-        pos = end
-        while pos > 0:
-            start = max(0, pos - 65536)
-            chunk = os.pread(fd, pos - start, start)
-            found = chunk.rfind(b"\n")
-            if found >= 0:
-                return start + found
-            pos = start
-        return -1
+    def _rescan_tail(self, fd: int, *, after_reboot: bool) -> Tail:
+        """Find the last complete record from the bytes; cut off a partial one (under lock)."""
+        size = os.fstat(fd).st_size
+        content = _last_nonzero(fd, size)
+        limit = content
+        if after_reboot:
+            # Acknowledged records have no zero byte and no gap: after a power loss, bytes
+            # past the first zero byte of the last reservation were never acknowledged.
+            start = max(0, content - _RESERVE_BYTES)
+            hole = os.pread(fd, content - start, start).find(b"\0")
+            if hole >= 0:
+                limit = start + hole
+        end = _last_newline(fd, limit) + 1
+        if end < content:
+            self._discard(fd, end, content)
+            size = end
+        generation = int.from_bytes(os.urandom(8), "little")
+        if end == 0:
+            tail = Tail(0, 0, GENESIS_HASH, size, generation)
+        else:
+            start = _last_newline(fd, end - 1) + 1
+            line = os.pread(fd, end - start, start)
+            try:
+                data = orjson.loads(line)
+                seq, digest = int(data["seq"]), str(data["hash"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                raise LedgerIntegrityError(
+                    f"the last record of {self.path} (byte {start}) is unreadable; refusing to "
+                    "chain onto it. Run `steward audit verify` to find the damage",
+                    reason="changed",
+                ) from err
+            if len(digest) != 64 or not digest.isascii():
+                raise LedgerIntegrityError(
+                    f"the last record of {self.path} (byte {start}) has no valid hash; "
+                    "refusing to chain onto it. Run `steward audit verify` to find the damage",
+                    reason="changed",
+                )
+            tail = Tail(end, seq, digest, size, generation)
+        self._save_tail(tail)
+        return tail
 
-    def _discard(self, fd: int, end: int, size: int) -> None:
-        partial = os.pread(fd, size - end, end)
+    def _discard(self, fd: int, end: int, content: int) -> None:
+        partial = os.pread(fd, content - end, end)
         log.warning(
             "event=ledger_partial_record_discarded path=%s offset=%d bytes=%d "
             "reason=crash_during_append kept=%s",
@@ -382,21 +523,28 @@ class LocalStore:
         os.ftruncate(fd, end)
         os.fsync(fd)
 
+    # --- read -----------------------------------------------------------------------------
+    def _bounds(self) -> tuple[int, int] | None:
+        """:func:`content_bounds` of the file, or None when there is no file."""
+        try:
+            with open(self.path, "rb") as handle:
+                return content_bounds(handle.fileno())
+        except FileNotFoundError:
+            return None
+
     def last_line(self) -> bytes | None:
-        """The last complete line (without newline), read from the end of the file."""
+        """The last complete line (without newline), read from the end of the records."""
         try:
             with open(self.path, "rb") as handle:
                 fd = handle.fileno()
-                size = os.fstat(fd).st_size
-                end = self._last_newline(fd, size) + 1
+                end, _ = content_bounds(fd)
                 if end == 0:
                     return None
-                start = self._last_newline(fd, end - 1) + 1
+                start = _last_newline(fd, end - 1) + 1
                 return os.pread(fd, end - 1 - start, start)
         except FileNotFoundError:
             return None
 
-    # --- read -----------------------------------------------------------------------------
     def lines(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
         """(offset, line without newline) of every complete line from byte ``start``.
 
@@ -407,11 +555,12 @@ class LocalStore:
         except FileNotFoundError:
             return
         with handle:
+            end, _ = content_bounds(handle.fileno())
             handle.seek(start)
             offset = start
             rest = b""
-            while True:
-                chunk = handle.read(_READ_CHUNK)
+            while offset + len(rest) < end:
+                chunk = handle.read(min(_READ_CHUNK, end - offset - len(rest)))
                 if not chunk:
                     return
                 data = rest + chunk if rest else chunk
@@ -422,19 +571,19 @@ class LocalStore:
                     offset += len(piece) + 1
 
     def partial_tail(self) -> bytes:
-        """The bytes after the last newline (an unterminated last line), or b""."""
+        """The bytes after the last complete record (an unterminated last line), or b""."""
         try:
             with open(self.path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size == 0:
-                    return b""
-                end = self._last_newline(handle.fileno(), size) + 1
-                return os.pread(handle.fileno(), size - end, end)
+                end, content = content_bounds(handle.fileno())
+                return os.pread(handle.fileno(), content - end, end)
         except FileNotFoundError:
             return b""
 
-    def size(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
+    def records_end(self) -> int:
+        """The offset just past the last complete record (0 for no file)."""
+        bounds = self._bounds()
+        return 0 if bounds is None else bounds[0]
+
+
+class _Rebooted(Exception):
+    """The tail note was written before the last reboot: the page cache it described is gone."""

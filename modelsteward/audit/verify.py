@@ -51,6 +51,7 @@ from modelsteward.audit.seal import (
     load_public_key,
     read_local_checkpoints,
 )
+from modelsteward.audit.store import content_bounds
 from modelsteward.errors import (
     IntegrityError,
     LedgerIntegrityError,
@@ -312,7 +313,8 @@ def verify_file(
     """
     want = set(wanted)
     try:
-        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            size, _ = content_bounds(handle.fileno())  # the zeros allocated ahead are not read
     except FileNotFoundError:
         return _Scan()
     count = workers if workers is not None else default_workers()
