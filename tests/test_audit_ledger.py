@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -239,3 +240,58 @@ def test_a_deleted_ledger_file_is_not_appended_to_in_the_dark(
     assert "ledger_file_replaced" in caplog.text
     assert record.seq == 1  # a new chain, which verify flags against any sealed checkpoint
     assert [r.seq for r in ledger.records()] == [1]
+
+
+def test_records_are_written_into_space_allocated_ahead(ledger: Ledger) -> None:
+    records = _fill(ledger)
+    size = ledger.path.stat().st_size
+    end = ledger.store.records_end()
+    if hasattr(os, "posix_fallocate"):
+        assert size >= end + 1024 * 1024  # later appends do not grow the file
+    stored = ledger.path.read_bytes()
+    assert stored[end:].strip(b"\0") == b""
+    assert [r.seq for r in ledger.records()] == [r.seq for r in records]
+    assert ledger.verify().ok
+
+
+def test_after_a_reboot_unacknowledged_bytes_past_a_hole_are_discarded(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(ledger)
+    ledger.close()
+    end = ledger.store.records_end()
+    # A power loss persisted a later page of a record but not the page before it ...
+    with open(ledger.path, "r+b") as handle:
+        handle.seek(end + 4096)
+        handle.write(b'{"action":"model.enabled","actor":"never-acknowledged"}\n')
+    # ... and the machine rebooted: the tail note names another boot.
+    with open(ledger.store.sync_path, "r+b") as handle:
+        handle.seek(128 + 8)
+        handle.write(b"0" * 36)
+    fresh = Ledger(ledger.directory)
+    with caplog.at_level("WARNING"):
+        fourth = fresh.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    assert "ledger_partial_record_discarded" in caplog.text
+    assert fourth.seq == 4
+    assert b"never-acknowledged" in fresh.store.discarded_path.read_bytes()
+    report = fresh.verify()
+    assert report.ok and report.records == 4 and not report.warnings, report.to_dict()
+
+
+def test_an_append_after_the_file_was_rewritten_by_hand_is_synced_again(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(ledger)
+    lines = ledger.path.read_bytes().rstrip(b"\0").splitlines(keepends=True)
+    ledger.path.write_bytes(lines[0])  # the durable offset published earlier is now stale
+    real = os.fdatasync
+    synced: list[int] = []
+
+    def counting(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    record = ledger.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    assert record.seq == 2
+    assert synced, "the new record must be flushed, not covered by the stale durable offset"
