@@ -64,6 +64,7 @@ _CATEGORIES: dict[str, str] = {
     "token.created": "access",
     "report.generated": "report",
     "ledger.sealed": "ledger",
+    "ledger.key_rotated": "ledger",
 }
 # categories that change a model (the "model changes" count)
 _CHANGES = {"registration", "approval", "promotion", "kill", "re-enable"}

@@ -203,3 +203,95 @@ def test_an_empty_ledger_seals_nothing(settings, bucket: LockedBucket, tmp_path:
     assert report.checkpoints == [] and report.sealed_through == 0
     assert _ledger(settings).verify(bucket).ok
     assert _ledger(settings).verify().last_hash == GENESIS_HASH
+
+
+def test_a_rotated_key_keeps_every_earlier_checkpoint_verifiable(
+    settings, bucket: LockedBucket
+) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 3)
+    ledger.seal(bucket, force=True)
+    _fill(ledger, 2, start=3)  # pending (with seq 4, the seal's own record): sealed under
+    # the old key by the rotation
+    old_pem = settings.audit_key_path.read_bytes()
+    rotation = Sealer(ledger).rotate_key(bucket, actor="gina@example.com", reason="scheduled")
+    assert rotation.old_key_id != rotation.new_key_id and rotation.warning is None
+    assert settings.audit_key_path.read_bytes() != old_pem  # the old private key is gone
+    assert settings.audit_key_path.stat().st_mode & 0o777 == 0o600
+    retired = settings.audit_key_path.parent / "retired" / f"{rotation.old_key_id}.pub.pem"
+    assert b"PUBLIC KEY" in retired.read_bytes()
+    [before] = rotation.sealed_before.checkpoints
+    assert (before.first_seq, before.last_seq, before.key_id) == (4, 6, rotation.old_key_id)
+    assert rotation.sealed_after is not None
+    [after] = rotation.sealed_after.checkpoints
+    assert (after.first_seq, after.key_id) == (7, rotation.new_key_id)
+    rotated = list(ledger.records(action=AuditAction.LEDGER_KEY_ROTATED))
+    assert [r.details["old_key_id"] for r in rotated] == [rotation.old_key_id]
+    assert rotated[0].actor == "gina@example.com" and rotated[0].seq == after.last_seq
+    _fill(ledger, 2, start=10)
+    ledger.seal(bucket, force=True)
+    report = ledger.verify(bucket)
+    assert report.ok and report.checkpoints == 4, report.to_dict()  # old key: 1..3, 4..6
+    assert not report.warnings, report.warnings
+
+
+def test_a_checkpoint_by_an_unknown_key_is_refused_unless_a_trusted_one_vouches_for_it(
+    settings, bucket: LockedBucket
+) -> None:
+    ledger = _ledger(settings)
+    _fill(ledger, 3)
+    ledger.seal(bucket, force=True)
+    rotation = Sealer(ledger).rotate_key(bucket, actor="gina@example.com", reason="exposure")
+    retired = settings.audit_key_path.parent / "retired" / f"{rotation.old_key_id}.pub.pem"
+    retired.unlink()  # an auditor's machine: only the current key is at hand
+    # The old checkpoint is vouched for by the new key's checkpoint that links to it, and its
+    # signature is checked against the public key published in the bucket.
+    report = ledger.verify(bucket)
+    assert report.ok and report.checkpoints == 3, report.to_dict()  # 1..3, 4..4 old; 5..6 new
+    # Offline, the signature cannot be checked, but the chain of checkpoints still vouches.
+    offline = ledger.verify(None)
+    assert offline.ok and any("not at hand" in w for w in offline.warnings), offline.to_dict()
+    # A key deployed out of band, with no checkpoint by it yet: the old checkpoints are
+    # signed by a key nobody vouches for.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    stranger = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    settings.audit_key_path.write_bytes(stranger)
+    refused = ledger.verify(None)
+    assert (refused.first_bad_seq, refused.reason) == (1, "bad signature"), refused.to_dict()
+    assert "no checkpoint signed by a trusted key follows it" in str(refused.error)
+
+
+def test_a_checkpoint_missing_from_the_chain_is_found(settings, bucket: LockedBucket) -> None:
+    ledger = _ledger(settings, max_records=2)
+    _fill(ledger, 6)
+    ledger.seal(bucket, force=True)
+    seals = settings.ledger_dir / "seals.jsonl"
+    lines = seals.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    seals.write_bytes(lines[0] + lines[2])  # the checkpoint of seq 3..4 is dropped
+    report = ledger.verify(None)
+    assert (report.first_bad_seq, report.reason) == (3, "missing"), report.to_dict()
+    assert ledger.verify(bucket).ok  # the bucket still holds it (Object Lock)
+
+
+def test_rotate_key_from_the_cli(settings, bucket: LockedBucket) -> None:
+    from click.testing import CliRunner
+
+    from modelsteward.cli import cli
+
+    ledger = _ledger(settings)
+    _fill(ledger, 2)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["audit", "rotate-key", "--as", "gina@example.com"])
+    assert result.exit_code != 0 and "--reason" in result.output
+    result = runner.invoke(
+        cli, ["audit", "rotate-key", "--as", "gina@example.com", "--reason", "yearly"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rotated the ledger signing key" in result.output
+    verified = runner.invoke(cli, ["audit", "verify"])
+    assert verified.exit_code == 0, verified.output

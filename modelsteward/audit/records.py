@@ -97,6 +97,7 @@ class AuditAction(enum.StrEnum):
     TOKEN_CREATED = "token.created"
     REPORT_GENERATED = "report.generated"
     LEDGER_SEALED = "ledger.sealed"
+    LEDGER_KEY_ROTATED = "ledger.key_rotated"
 
 
 class Role(enum.StrEnum):

@@ -12,7 +12,16 @@ segment the sealer stores, under COMPLIANCE retention:
   signature is Ed25519 over the canonical JSON of the checkpoint.
 
 The checkpoint is also appended to ``seals.jsonl`` in the ledger directory, so the local tail
-can be checked against it even offline. Sealing never blocks appends: it runs separately (under
+can be checked against it even offline.
+
+**Key rotation.** Each checkpoint names the previous one's digest, so a checkpoint signed by a
+trusted key vouches for every checkpoint before it. :meth:`Sealer.rotate_key` seals what is
+pending under the old key, keeps the old public key beside the new one
+(``<key dir>/retired/<key id>.pub.pem``; the old private key is destroyed), records
+``ledger.key_rotated`` and seals again under the new key, whose first checkpoint links to the
+old key's last. Every public key is also published under ``audit/keys/`` in the bucket.
+
+Sealing never blocks appends: it runs separately (under
 its own lock), and when S3 is down it raises :class:`~modelsteward.errors.StorageError` having
 recorded nothing for the failed segment, so the next run seals it again; nothing is lost.
 """
@@ -57,12 +66,16 @@ __all__ = [
     "CHECKPOINT_PREFIX",
     "SEGMENT_PREFIX",
     "Checkpoint",
+    "KeyRotation",
     "SealReport",
     "Sealer",
     "key_id",
     "load_or_create_key",
     "load_public_key",
+    "parse_public_key",
     "read_local_checkpoints",
+    "retired_key_dir",
+    "trusted_public_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -111,6 +124,85 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
             f"ledger signing key {path} is a {type(loaded).__name__}, expected Ed25519"
         )
     return loaded
+
+
+def _write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+    """Write ``key`` to ``path`` atomically (mode 0600), replacing what was there."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    _write_atomically(path, pem, mode=0o600)
+
+
+def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def parse_public_key(pem: bytes, where: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM, or :class:`SignatureError` naming ``where``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        loaded = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as err:
+        raise SignatureError(f"cannot read the public key {where}: {err}") from err
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise SignatureError(f"public key {where} is a {type(loaded).__name__}, expected Ed25519")
+    return loaded
+
+
+def retired_key_dir(key_path: Path) -> Path:
+    """Where the public halves of earlier signing keys are kept, beside the current key."""
+    return key_path.parent / "retired"
+
+
+def trusted_public_keys(key_path: Path) -> dict[str, Ed25519PublicKey]:
+    """The current signing key's public half and every retired one kept beside it, by key id.
+
+    A retired key file whose name does not match its key id is refused: it was not written
+    by :meth:`Sealer.rotate_key`.
+    """
+    keys: dict[str, Ed25519PublicKey] = {}
+    current = load_public_key(key_path)
+    if current is not None:
+        keys[key_id(current)] = current
+    directory = retired_key_dir(key_path)
+    if directory.is_dir():
+        for path in sorted(directory.glob("*.pub.pem")):
+            public = parse_public_key(path.read_bytes(), str(path))
+            kid = key_id(public)
+            if path.name != f"{kid}.pub.pem":
+                raise SignatureError(
+                    f"retired key {path} holds key {kid}; expected the file to be named "
+                    f"{kid}.pub.pem"
+                )
+            keys.setdefault(kid, public)
+    return keys
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey | None:
@@ -221,6 +313,26 @@ class SealReport:
         }
 
 
+@dataclass
+class KeyRotation:
+    """What :meth:`Sealer.rotate_key` did."""
+
+    old_key_id: str
+    new_key_id: str
+    sealed_before: SealReport
+    sealed_after: SealReport | None = None
+    warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "old_key_id": self.old_key_id,
+            "new_key_id": self.new_key_id,
+            "sealed_before": self.sealed_before.to_dict(),
+            "sealed_after": self.sealed_after.to_dict() if self.sealed_after else None,
+            "warning": self.warning,
+        }
+
+
 # --- sealing ----------------------------------------------------------------------------------
 class Sealer:
     """Seals the closed segments of one ledger."""
@@ -296,17 +408,65 @@ class Sealer:
             seq, prev = info[0], info[2]
             yield offset, line, seq, orjson.loads(line)["ts"], prev
 
-    def _publish_key(self, bucket: LockedBucket, public_key: Ed25519PublicKey) -> None:
-        from cryptography.hazmat.primitives import serialization
+    def rotate_key(
+        self, bucket: LockedBucket, *, actor: str, role: str = "guardian", reason: str
+    ) -> KeyRotation:
+        """Replace the signing key; every checkpoint, old and new, still verifies.
 
+        Seals what is pending under the old key first (S3 down: nothing changes), keeps the
+        old public key in :func:`retired_key_dir`, destroys the old private key, records
+        ``ledger.key_rotated`` and seals that record under the new key. Only the last step
+        may fail without undoing the rotation (the next seal catches up).
+        """
+        before = self.seal(bucket, force=True)
+        with self._lock():
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+            old = load_or_create_key(self.ledger.key_path).public_key()
+            old_id = key_id(old)
+            self._publish_key(bucket, old)
+            retired = retired_key_dir(self.ledger.key_path) / f"{old_id}.pub.pem"
+            new = Ed25519PrivateKey.generate()
+            new_id = key_id(new.public_key())
+            self._publish_key(bucket, new.public_key())
+            try:
+                _write_atomically(retired, public_pem(old), mode=0o644)
+                _write_private_key(self.ledger.key_path, new)
+            except OSError as err:
+                raise SignatureError(
+                    f"cannot rotate the ledger signing key {self.ledger.key_path}: "
+                    f"{err.strerror or err}; a key mounted read-only is rotated by deploying a "
+                    "new STEWARD_AUDIT_SIGNING_KEY (the checkpoint chain keeps the old "
+                    "checkpoints verifiable)"
+                ) from err
+        log.info("event=audit_key_rotated old_key_id=%s new_key_id=%s", old_id, new_id)
+        self.ledger.append(
+            action=AuditAction.LEDGER_KEY_ROTATED,
+            actor=actor,
+            role=role,
+            details={
+                "old_key_id": old_id,
+                "new_key_id": new_id,
+                "reason": reason,
+                "retired_key": str(retired),
+            },
+        )
+        rotation = KeyRotation(old_key_id=old_id, new_key_id=new_id, sealed_before=before)
+        try:
+            rotation.sealed_after = self.seal(bucket, force=True)
+        except StorageError as err:
+            rotation.warning = (
+                f"the rotation is recorded but not sealed yet ({err}); the next "
+                "`steward audit seal` seals it under the new key"
+            )
+        return rotation
+
+    def _publish_key(self, bucket: LockedBucket, public_key: Ed25519PublicKey) -> None:
         name = KEY_PREFIX + key_id(public_key) + ".pem"
         try:
             bucket.head(name)
         except NotFoundError:
-            pem = public_key.public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            bucket.put(name, pem, content_type="application/x-pem-file")
+            bucket.put(name, public_pem(public_key), content_type="application/x-pem-file")
 
     def _seal_chunk(
         self,

@@ -46,10 +46,13 @@ import orjson
 from modelsteward.audit.records import GENESIS_HASH, canonical_record, check_line
 from modelsteward.audit.seal import (
     CHECKPOINT_PREFIX,
+    KEY_PREFIX,
     Checkpoint,
     key_id,
-    load_public_key,
+    parse_public_key,
     read_local_checkpoints,
+    retired_key_dir,
+    trusted_public_keys,
 )
 from modelsteward.audit.store import content_bounds
 from modelsteward.errors import (
@@ -459,25 +462,122 @@ def _unreadable_checkpoint(key: str, err: Exception) -> Problem:
     return Problem(seq, "bad signature", f"checkpoint {key} cannot be read: {err}")
 
 
+def _check_links(checkpoints: list[Checkpoint], report: VerifyReport) -> list[Problem]:
+    """Each checkpoint must name the digest of the one before it and continue its seq range."""
+    problems: list[Problem] = []
+    previous: Checkpoint | None = None
+    for cp in checkpoints:
+        where = f"checkpoint of seq {cp.first_seq}..{cp.last_seq}"
+        expected_first = previous.last_seq + 1 if previous else 1
+        if previous is not None and cp.first_seq < expected_first:
+            report.warnings.append(
+                f"{where} overlaps the checkpoint of seq {previous.first_seq}..{previous.last_seq}"
+                " (the range was sealed twice, e.g. after seals.jsonl was lost)"
+            )
+        elif cp.first_seq > expected_first:
+            problems.append(
+                Problem(
+                    expected_first,
+                    "missing",
+                    f"no checkpoint covers seq {expected_first}..{cp.first_seq - 1}: a sealed "
+                    "checkpoint is missing",
+                )
+            )
+        elif cp.prev_checkpoint != (previous.digest() if previous else GENESIS_HASH):
+            before = (
+                f"the checkpoint of seq {previous.first_seq}..{previous.last_seq}"
+                if previous
+                else "the start of the ledger"
+            )
+            problems.append(
+                Problem(
+                    cp.first_seq,
+                    "bad signature",
+                    f"{where} does not link to {before}: a checkpoint was replaced",
+                )
+            )
+        previous = cp
+    return problems
+
+
+def _vouched(checkpoints: list[Checkpoint], keys: dict[str, Any]) -> dict[int, Checkpoint]:
+    """For each checkpoint, the nearest later one signed by a trusted key (by ``id``).
+
+    Checkpoints are linked by digest (checked by :func:`_check_links`), so a trusted later
+    checkpoint vouches for the content of every earlier one, whatever key signed it.
+    """
+    vouched: dict[int, Checkpoint] = {}
+    nearest: Checkpoint | None = None
+    for cp in reversed(checkpoints):
+        if nearest is not None:
+            vouched[id(cp)] = nearest
+        if cp.key_id in keys:
+            nearest = cp
+    return vouched
+
+
+def _published_key(bucket: LockedBucket | None, kid: str, report: VerifyReport) -> Any:
+    """The public key ``kid`` as published in the bucket, or None."""
+    if bucket is None:
+        return None
+    name = KEY_PREFIX + kid + ".pem"
+    try:
+        public = parse_public_key(bucket.get(name), f"s3://{bucket.bucket}/{name}")
+    except NotFoundError:
+        return None
+    except (SignatureError, IntegrityError, StorageError) as err:
+        report.warnings.append(f"public key {kid} is not readable in the bucket: {err}")
+        return None
+    return public if key_id(public) == kid else None
+
+
+def _check_signature(
+    cp: Checkpoint,
+    keys: dict[str, Any],
+    voucher: Checkpoint | None,
+    ledger: Ledger,
+    bucket: LockedBucket | None,
+    report: VerifyReport,
+) -> Problem | None:
+    """The checkpoint's signature, by the key it names, and why that key is trusted."""
+    where = f"checkpoint of seq {cp.first_seq}..{cp.last_seq}"
+    if not keys:
+        return Problem(
+            cp.first_seq,
+            "bad signature",
+            f"{where} cannot be checked: the signing key {ledger.key_path} is missing",
+        )
+    public = keys.get(cp.key_id)
+    if public is None and voucher is not None:
+        public = _published_key(bucket, cp.key_id, report)
+        if public is None:
+            report.warnings.append(
+                f"{where} is signed by key {cp.key_id}, whose public key is not at hand; it is "
+                f"trusted through the checkpoint chain up to seq {voucher.last_seq}, signed by "
+                f"trusted key {voucher.key_id}"
+            )
+            return None
+    if public is None:
+        return Problem(
+            cp.first_seq,
+            "bad signature",
+            f"{where} is signed by key {cp.key_id}, which is neither the current key nor a "
+            f"retired one in {retired_key_dir(ledger.key_path)}, and no checkpoint signed by a "
+            "trusted key follows it",
+        )
+    if not cp.signature_ok(public):
+        return Problem(cp.first_seq, "bad signature", f"{where} is not signed by key {cp.key_id}")
+    return None
+
+
 def _check_checkpoint(
     cp: Checkpoint,
-    public_key: Any,
     scan: _Scan,
     ledger: Ledger,
     bucket: LockedBucket | None,
     report: VerifyReport,
 ) -> Problem | None:
     where = f"checkpoint of seq {cp.first_seq}..{cp.last_seq}"
-    if public_key is None:
-        return Problem(
-            cp.first_seq,
-            "bad signature",
-            f"{where} cannot be checked: the signing key {ledger.key_path} is missing",
-        )
-    if cp.key_id != key_id(public_key) or not cp.signature_ok(public_key):
-        return Problem(
-            cp.first_seq, "bad signature", f"{where} is not signed by key {key_id(public_key)}"
-        )
     if cp.last_seq > scan.records and scan.problem is None:
         return Problem(
             scan.records + 1,
@@ -580,9 +680,12 @@ def verify_ledger(
                 f"a partial record ({len(tail)} bytes) after seq {scan.records} was left by a "
                 "crash during an append; the next append discards it"
             )
-    public_key = load_public_key(ledger.key_path) if checkpoints else None
+    keys = trusted_public_keys(ledger.key_path) if checkpoints else {}
+    report.problems.extend(_check_links(checkpoints, report))
+    vouched = _vouched(checkpoints, keys)
     for cp in checkpoints:
-        problem = _check_checkpoint(cp, public_key, scan, ledger, bucket, report)
+        problem = _check_signature(cp, keys, vouched.get(id(cp)), ledger, bucket, report)
+        problem = problem or _check_checkpoint(cp, scan, ledger, bucket, report)
         if problem:
             report.problems.append(problem)
         elif cp.last_seq in scan.at:  # signed, and the local chain reaches it with its hash

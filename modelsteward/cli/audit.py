@@ -191,5 +191,49 @@ def seal(force: bool, as_json: bool) -> None:
     )
 
 
+@audit_group.command("rotate-key")
+@click.option(
+    "--as",
+    "actor",
+    required=True,
+    help="Who rotates the key (recorded in the ledger), e.g. gina@example.com.",
+)
+@click.option(
+    "--reason",
+    required=True,
+    help="Why (scheduled rotation, suspected exposure, ...); recorded in the ledger.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def rotate_key(actor: str, reason: str, as_json: bool) -> None:
+    """Replace the checkpoint signing key; earlier checkpoints keep verifying.
+
+    Seals what is pending under the old key, keeps the old public key under
+    <key dir>/retired/, records ledger.key_rotated and seals it under the new key.
+    """
+    from modelsteward.audit import Ledger
+    from modelsteward.audit.seal import Sealer
+    from modelsteward.embedded import runtime
+    from modelsteward.objectstore import LockedBucket
+    from modelsteward.settings import load_settings
+
+    settings = load_settings()
+    with runtime(settings) as resolved:
+        ledger = Ledger.from_settings(resolved)
+        bucket = LockedBucket.from_settings(resolved).ensure()
+        rotation = Sealer(ledger).rotate_key(bucket, actor=actor, reason=reason)
+    if as_json:
+        click.echo(json.dumps(rotation.to_dict(), indent=2))
+        return
+    click.echo(
+        f"rotated the ledger signing key {rotation.old_key_id} -> {rotation.new_key_id} "
+        f"({ledger.key_path}); the old public key is kept in "
+        f"{ledger.key_path.parent / 'retired'}"
+    )
+    if rotation.sealed_after is not None:
+        click.echo(f"sealed through seq {rotation.sealed_after.sealed_through} under the new key")
+    if rotation.warning:
+        click.secho(f"warning: {rotation.warning}", fg="yellow", err=True)
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(audit_group)
