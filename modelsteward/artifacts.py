@@ -175,12 +175,16 @@ class ArtifactStore:
         files: dict[str, str] = {}
         retain_until = None
         for relative in sorted(signed.files):
-            body = (signed.model_dir / relative).read_bytes()
-            if hashlib.sha256(body).hexdigest() != signed.files[relative]:
+            try:  # streamed in parts when large; hashed on the way
+                stored = self.bucket.put_file(
+                    f"{prefix}files/{relative}",
+                    signed.model_dir / relative,
+                    expected_sha256=signed.files[relative],
+                )
+            except IntegrityError as err:
                 raise SignatureError(
                     f"{signed.model_dir / relative} changed between signing and upload"
-                )
-            stored = self.bucket.put(f"{prefix}files/{relative}", body)
+                ) from err
             files[relative] = stored.version_id
             retain_until = stored.retain_until
         manifest = self.bucket.put(
@@ -239,7 +243,7 @@ class ArtifactStore:
             if model_dir.resolve() not in target.parents:
                 raise IntegrityError(f"stored file name {relative!r} escapes the model directory")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.bucket.get(stored.file_key(relative), version_id))
+            self.bucket.get_to_file(stored.file_key(relative), version_id, target)
         signature_path = signature_dir / SIGNATURE_FILE
         signature_path.write_bytes(
             self.bucket.get(stored.signature_key, stored.signature_version_id)

@@ -5,9 +5,16 @@ Works the same against real S3 (boto3's standard credential chain) and any S3 AP
 object is written with an explicit COMPLIANCE retain-until date, so even a bucket whose default
 retention was changed keeps our objects locked. Retention is never shortened by this code.
 
+Large files (model weights) are streamed: :meth:`LockedBucket.put_file` uploads in parts
+(multipart upload, each part with its Content-MD5, the whole file's SHA-256 computed on the
+way and compared with the one expected) and :meth:`LockedBucket.get_to_file` downloads in
+chunks, so memory stays at one part whatever the file's size.
+
 Known moto 5.2 gaps, which this module works around and no test relies on: ``get_object_retention``
-answers 500 (we read mode and retain-until from ``head_object``), and moto accepts shortening
-COMPLIANCE retention, which real S3 refuses.
+answers 500 (we read mode and retain-until from ``head_object``), moto accepts shortening
+COMPLIANCE retention, which real S3 refuses, and moto ignores the lock requested when a
+multipart upload starts (so :meth:`LockedBucket.put_file` checks the lock of the completed
+object and sets it when missing, which some S3-compatible stores need too).
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelsteward.errors import IntegrityError, NotFoundError, StorageError
@@ -29,6 +38,12 @@ __all__ = ["LockedBucket", "StoredObject", "s3_client"]
 log = logging.getLogger(__name__)
 
 COMPLIANCE = "COMPLIANCE"
+#: Files above this size are uploaded in parts of this size (S3 allows at most 10,000 parts,
+#: so the part grows for files beyond 160 GB; every part but the last is at least 5 MiB).
+PART_SIZE = 16 * 1024 * 1024
+_MAX_PARTS = 10_000
+_MIN_PART = 5 * 1024 * 1024
+_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,148 @@ class LockedBucket:
             self.bucket, key, version_id, digest.hex(), len(body), COMPLIANCE, until
         )
 
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        expected_sha256: str | None = None,
+        content_type: str = "application/octet-stream",
+        retain_until: datetime | None = None,
+        part_size: int = PART_SIZE,
+    ) -> StoredObject:
+        """Store the file at ``path`` like :meth:`put`, streaming it in parts when large.
+
+        With ``expected_sha256`` the file must still have that digest (it is hashed as it is
+        read; a file changed since it was signed is refused and nothing is left behind).
+        """
+        size = path.stat().st_size
+        if size <= part_size:
+            body = path.read_bytes()
+            if expected_sha256 and hashlib.sha256(body).hexdigest() != expected_sha256:
+                raise IntegrityError(f"{path} changed since it was hashed; nothing was stored")
+            return self.put(key, body, content_type=content_type, retain_until=retain_until)
+        part_size = max(part_size, _MIN_PART, -(-size // _MAX_PARTS))
+        until = retain_until or datetime.now(UTC) + timedelta(days=self.retention_days)
+        digest = expected_sha256 or _file_sha256(path)
+        return self._multipart(key, path, digest, content_type, until, part_size)
+
+    def _multipart(
+        self, key: str, path: Path, digest: str, content_type: str, until: datetime, part: int
+    ) -> StoredObject:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"s3://{self.bucket}/{key}"
+        try:
+            upload = self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                ContentType=content_type,
+                Metadata={"sha256": digest},
+                ObjectLockMode=COMPLIANCE,
+                ObjectLockRetainUntilDate=until,
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise StorageError(f"S3 refused {where}: {err}") from err
+        upload_id = upload["UploadId"]
+        try:
+            sha = hashlib.sha256()
+            parts: list[dict[str, Any]] = []
+            size = 0
+            with open(path, "rb") as handle:
+                while chunk := handle.read(part):
+                    sha.update(chunk)
+                    size += len(chunk)
+                    md5 = hashlib.md5(chunk, usedforsecurity=False).digest()
+                    answer = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=len(parts) + 1,
+                        Body=chunk,
+                        ContentMD5=base64.b64encode(md5).decode(),
+                    )
+                    parts.append({"PartNumber": len(parts) + 1, "ETag": answer["ETag"]})
+            if sha.hexdigest() != digest:
+                raise IntegrityError(f"{path} changed since it was hashed; nothing was stored")
+            done = self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException as err:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except (ClientError, BotoCoreError):
+                log.warning("event=multipart_abort_failed key=%s upload_id=%s", key, upload_id)
+            if isinstance(err, ClientError | BotoCoreError):
+                raise StorageError(f"S3 refused {where}: {err}") from err
+            raise
+        version_id = done.get("VersionId")
+        if not version_id:
+            raise StorageError(
+                f"{where} was stored without a version id: the bucket is not versioned "
+                "(Object Lock requires versioning)"
+            )
+        stored = self.head(key, version_id)
+        if (
+            stored.lock_mode != COMPLIANCE
+            or stored.retain_until is None
+            or stored.retain_until < until - timedelta(seconds=1)
+        ):
+            # The store did not apply the lock asked for at the start of the upload.
+            self._set_retention(key, version_id, until)
+        log.info("event=object_stored key=%s parts=%d bytes=%d", key, len(parts), size)
+        return StoredObject(self.bucket, key, version_id, digest, size, COMPLIANCE, until)
+
+    def get_to_file(self, key: str, version_id: str | None, destination: Path) -> StoredObject:
+        """Download one version into ``destination`` in chunks, checked against its SHA-256.
+
+        The file appears only once complete and verified (written beside it, then renamed).
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        where = f"s3://{self.bucket}/{key}"
+        partial = destination.with_name(f".{destination.name}.part")
+        sha = hashlib.sha256()
+        size = 0
+        try:
+            response = self.client.get_object(**kwargs)
+            with open(partial, "wb") as out:
+                for chunk in response["Body"].iter_chunks(_CHUNK):
+                    sha.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except ClientError as err:
+            partial.unlink(missing_ok=True)
+            if _error_code(err) in ("404", "NoSuchKey", "NoSuchVersion"):
+                raise NotFoundError(f"{where} not found") from err
+            raise StorageError(f"cannot read {where}: {err}") from err
+        except (BotoCoreError, OSError) as err:
+            partial.unlink(missing_ok=True)
+            raise StorageError(f"cannot download {where} to {destination}: {err}") from err
+        expected = response.get("Metadata", {}).get("sha256")
+        if expected and sha.hexdigest() != expected:
+            partial.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"{where} (version {response.get('VersionId')}) does not match the SHA-256 "
+                "recorded when it was stored"
+            )
+        os.replace(partial, destination)
+        return StoredObject(
+            self.bucket,
+            key,
+            response.get("VersionId", version_id or ""),
+            sha.hexdigest(),
+            size,
+            response.get("ObjectLockMode"),
+            response.get("ObjectLockRetainUntilDate"),
+        )
+
     def head(self, key: str, version_id: str | None = None) -> StoredObject:
         """Metadata of one version, with its lock mode and retain-until date."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -257,6 +414,9 @@ class LockedBucket:
                 f"retention of s3://{self.bucket}/{key} ends {current.isoformat()}; "
                 f"{until.isoformat()} would shorten it, and COMPLIANCE retention is never shortened"
             )
+        self._set_retention(key, version_id, until)
+
+    def _set_retention(self, key: str, version_id: str, until: datetime) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -267,6 +427,12 @@ class LockedBucket:
                 Retention={"Mode": COMPLIANCE, "RetainUntilDate": until},
             )
         except (ClientError, BotoCoreError) as err:
-            raise StorageError(
-                f"cannot extend retention of s3://{self.bucket}/{key}: {err}"
-            ) from err
+            raise StorageError(f"cannot set retention of s3://{self.bucket}/{key}: {err}") from err
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()

@@ -101,3 +101,75 @@ def test_unreachable_s3_is_a_storage_error(settings) -> None:
     )
     with pytest.raises(StorageError, match="unreachable"):
         LockedBucket(client, dead.bucket, retention_days=1).ensure()
+
+
+def _big_file(path, size: int) -> bytes:
+    import os
+
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return data
+
+
+def test_a_large_file_is_streamed_in_parts_and_locked(bucket: LockedBucket, tmp_path) -> None:
+    import hashlib
+
+    data = _big_file(tmp_path / "weights.bin", 11 * 1024 * 1024 + 17)
+    until = datetime.now(UTC) + timedelta(days=45)  # not the bucket's 30-day default
+    stored = bucket.put_file(
+        "models/m/1/weights.bin",
+        tmp_path / "weights.bin",
+        expected_sha256=hashlib.sha256(data).hexdigest(),
+        retain_until=until,
+        part_size=5 * 1024 * 1024,
+    )
+    raw = bucket.client.head_object(
+        Bucket=bucket.bucket, Key=stored.key, VersionId=stored.version_id
+    )
+    assert raw["ETag"].strip('"').endswith("-3")  # three parts: 5 + 5 + 1 MiB
+    head = bucket.head(stored.key, stored.version_id)
+    assert head.lock_mode == "COMPLIANCE" and head.size == len(data)
+    assert head.retain_until is not None and head.retain_until > until - timedelta(seconds=2)
+    assert head.sha256 == stored.sha256 == hashlib.sha256(data).hexdigest()
+    with pytest.raises(ClientError, match="AccessDenied"):
+        bucket.client.delete_object(
+            Bucket=bucket.bucket, Key=stored.key, VersionId=stored.version_id
+        )
+    fetched = bucket.get_to_file(stored.key, stored.version_id, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == data and fetched.size == len(data)
+
+
+def test_a_file_that_changed_since_it_was_hashed_leaves_nothing_behind(
+    bucket: LockedBucket, tmp_path
+) -> None:
+    _big_file(tmp_path / "weights.bin", 6 * 1024 * 1024)
+    for part_size in (5 * 1024 * 1024, 16 * 1024 * 1024):  # multipart, then a single put
+        with pytest.raises(IntegrityError, match="changed since it was hashed"):
+            bucket.put_file(
+                "models/m/2/weights.bin",
+                tmp_path / "weights.bin",
+                expected_sha256="0" * 64,
+                part_size=part_size,
+            )
+    with pytest.raises(NotFoundError):
+        bucket.head("models/m/2/weights.bin")
+    uploads = bucket.client.list_multipart_uploads(Bucket=bucket.bucket)
+    assert uploads.get("Uploads", []) == []  # the multipart upload was aborted
+
+
+def test_a_download_that_does_not_match_its_recorded_digest_is_refused(
+    bucket: LockedBucket, tmp_path
+) -> None:
+    bucket.client.put_object(
+        Bucket=bucket.bucket,
+        Key="models/m/3/weights.bin",
+        Body=b"tampered",
+        Metadata={"sha256": "0" * 64},
+    )
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "weights.bin"
+    with pytest.raises(IntegrityError, match="does not match the SHA-256"):
+        bucket.get_to_file("models/m/3/weights.bin", None, target)
+    assert list(target.parent.iterdir()) == []  # neither the file nor a partial one
+    with pytest.raises(NotFoundError):
+        bucket.get_to_file("models/m/404/weights.bin", None, target)
