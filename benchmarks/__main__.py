@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench_ledger", "bench_guard", "bench_signing", "bench_drift", "bench_alerts")
+BENCHMARKS = (
+    "bench_ledger",
+    "bench_guard",
+    "bench_signing",
+    "bench_artifacts",
+    "bench_drift",
+    "bench_alerts",
+)
 
 
 def main() -> None:

@@ -6,9 +6,9 @@ object is written with an explicit COMPLIANCE retain-until date, so even a bucke
 retention was changed keeps our objects locked. Retention is never shortened by this code.
 
 Large files (model weights) are streamed: :meth:`LockedBucket.put_file` uploads in parts
-(multipart upload, each part with its Content-MD5, the whole file's SHA-256 computed on the
-way and compared with the one expected) and :meth:`LockedBucket.get_to_file` downloads in
-chunks, so memory stays at one part whatever the file's size.
+(multipart upload, four parts in flight, each with its Content-MD5, the whole file's SHA-256
+computed on the way and compared with the one expected) and :meth:`LockedBucket.get_to_file`
+downloads in chunks, so memory stays at a few parts whatever the file's size.
 
 Known moto 5.2 gaps, which this module works around and no test relies on: ``get_object_retention``
 answers 500 (we read mode and retain-until from ``head_object``), moto accepts shortening
@@ -23,6 +23,7 @@ import base64
 import hashlib
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,8 @@ PART_SIZE = 16 * 1024 * 1024
 _MAX_PARTS = 10_000
 _MIN_PART = 5 * 1024 * 1024
 _CHUNK = 1024 * 1024
+#: Parts of one file in flight at once (memory: this many parts).
+PARALLEL_PARTS = 4
 
 
 @dataclass(frozen=True)
@@ -248,22 +251,22 @@ class LockedBucket:
         upload_id = upload["UploadId"]
         try:
             sha = hashlib.sha256()
-            parts: list[dict[str, Any]] = []
             size = 0
-            with open(path, "rb") as handle:
+            etags: dict[int, Future[str]] = {}
+            # Parts are read and hashed in order, uploaded PARALLEL_PARTS at a time: memory
+            # stays at that many parts, and a slow part does not stall the others.
+            with open(path, "rb") as handle, ThreadPoolExecutor(PARALLEL_PARTS) as pool:
+                window: list[Future[str]] = []
                 while chunk := handle.read(part):
                     sha.update(chunk)
                     size += len(chunk)
-                    md5 = hashlib.md5(chunk, usedforsecurity=False).digest()
-                    answer = self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        PartNumber=len(parts) + 1,
-                        Body=chunk,
-                        ContentMD5=base64.b64encode(md5).decode(),
-                    )
-                    parts.append({"PartNumber": len(parts) + 1, "ETag": answer["ETag"]})
+                    number = len(etags) + 1
+                    etags[number] = pool.submit(self._upload_part, key, upload_id, number, chunk)
+                    window.append(etags[number])
+                    if len(window) >= PARALLEL_PARTS:
+                        window.pop(0).result()
+                    del chunk
+            parts = [{"PartNumber": n, "ETag": future.result()} for n, future in etags.items()]
             if sha.hexdigest() != digest:
                 raise IntegrityError(f"{path} changed since it was hashed; nothing was stored")
             done = self.client.complete_multipart_upload(
@@ -296,6 +299,18 @@ class LockedBucket:
             self._set_retention(key, version_id, until)
         log.info("event=object_stored key=%s parts=%d bytes=%d", key, len(parts), size)
         return StoredObject(self.bucket, key, version_id, digest, size, COMPLIANCE, until)
+
+    def _upload_part(self, key: str, upload_id: str, number: int, chunk: bytes) -> str:
+        md5 = hashlib.md5(chunk, usedforsecurity=False).digest()
+        answer = self.client.upload_part(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=chunk,
+            ContentMD5=base64.b64encode(md5).decode(),
+        )
+        return str(answer["ETag"])
 
     def get_to_file(self, key: str, version_id: str | None, destination: Path) -> StoredObject:
         """Download one version into ``destination`` in chunks, checked against its SHA-256.
