@@ -46,6 +46,12 @@ class ApprovalInput(RunInput):
         default="", max_length=4000, description="The Guardian's risk assessment."
     )
     comment: str = Field(default="", max_length=2000, description="Anything else to record.")
+    signature: str = Field(
+        default="",
+        max_length=200,
+        description="Ed25519 signature of this decision by the approver's key (filled in by "
+        "`steward approve --key`); required when the policy sets approval.require_signature.",
+    )
 
 
 class FlowAudit:
@@ -89,9 +95,11 @@ def approve_paused_run(
     decision: ApprovalInput | dict[str, Any],
     *,
     timeout_seconds: float = 30.0,
+    key: Any = None,
 ) -> None:
     """Resume a paused approval (onboard-model, reenable-model) with ``decision``.
 
+    With ``key`` (the approver's Ed25519 private key) the decision is signed for this run.
     Raises NotFoundError when the run does not exist or is not waiting for approval.
     """
     from prefect.client.orchestration import get_client
@@ -100,6 +108,10 @@ def approve_paused_run(
     data = decision.model_dump() if isinstance(decision, ApprovalInput) else dict(decision)
     ApprovalInput.model_validate(data)  # refuse malformed input before touching the run
     run_uuid = uuid.UUID(str(flow_run_id))
+    if key is not None:
+        from modelsteward.approvals import sign_approval
+
+        data["signature"] = sign_approval(key, flow_run_id=str(run_uuid), decision=data)
     deadline = time.monotonic() + timeout_seconds
     while True:
         with get_client(sync_client=True) as client:
@@ -156,14 +168,18 @@ def paused_run_with_tag(tag: str) -> str | None:
 
 
 def answer_in_background(
-    tag: str, decisions: list[ApprovalInput], stop: threading.Event, errors: list[BaseException]
+    tag: str,
+    decisions: list[ApprovalInput],
+    stop: threading.Event,
+    errors: list[BaseException],
+    key: Any = None,
 ) -> None:
     for decision in decisions:
         while not stop.is_set():
             try:
                 run_id = paused_run_with_tag(tag)
                 if run_id is not None:
-                    approve_paused_run(run_id, decision)
+                    approve_paused_run(run_id, decision, key=key)
                     break
             except Exception as err:  # surfaced by run_with_decisions
                 errors.append(err)
@@ -188,9 +204,11 @@ def run_with_decisions(
     *,
     decisions: list[ApprovalInput] | None,
     tag_prefix: str,
+    key: Any = None,
 ) -> tuple[R, list[BaseException]]:
     """Call ``run()`` (a flow call) while a background thread answers its approval pause(s)
-    with ``decisions``, in order; returns the result and the errors of answering."""
+    with ``decisions``, in order (signed with ``key`` when given); returns the result and the
+    errors of answering."""
     from prefect import tags
 
     tag = f"{tag_prefix}:{uuid.uuid4().hex}"
@@ -202,7 +220,7 @@ def run_with_decisions(
         context = contextvars.copy_context()  # the Prefect API settings of this thread
         thread = threading.Thread(
             target=context.run,
-            args=(answer_in_background, tag, decisions, stop, errors),
+            args=(answer_in_background, tag, decisions, stop, errors, key),
             name=f"{tag_prefix}-approver",
             daemon=True,
         )
@@ -254,6 +272,8 @@ def await_guardian(
     from prefect import get_run_logger
     from prefect.flow_runs import pause_flow_run
 
+    from modelsteward.approvals import check_approval
+
     guardian = policy.roles.guardian
     refused: list[str] = []
     deadline = time.monotonic() + timeout_seconds
@@ -272,7 +292,19 @@ def await_guardian(
             )
         except FlowPauseTimeout:
             break
+        verdict = None
         if guardian.may_act(decision.approver):
+            verdict = check_approval(
+                keys=policy.approval.signers,
+                require_signature=policy.approval.require_signature,
+                flow_run_id=str(audit.run_id),
+                approve=decision.approve,
+                approver=decision.approver,
+                risk_assessment=decision.risk_assessment,
+                comment=decision.comment,
+                signature=decision.signature,
+            )
+        if verdict is not None and verdict.accepted:
             audit(
                 "approval.granted" if decision.approve else "approval.rejected",
                 {
@@ -280,6 +312,7 @@ def await_guardian(
                     "approver": decision.approver,
                     "risk_assessment": decision.risk_assessment,
                     "comment": decision.comment,
+                    **verdict.details(),
                 },
                 actor=decision.approver,
                 role="guardian",
@@ -290,8 +323,9 @@ def await_guardian(
             "access.refused",
             {
                 "attempted": attempted[0] if decision.approve else attempted[1],
-                "reason": refusal_reason,
+                "reason": verdict.reason if verdict is not None else refusal_reason,
                 "allowed": [str(guardian.email), *(str(d) for d in guardian.delegates)],
+                **(verdict.details() if verdict is not None else {}),
             },
             actor=decision.approver,
             role=role_of(policy, decision.approver),

@@ -506,6 +506,7 @@ def run_onboarding(
     request: OnboardRequest,
     *,
     decisions: list[ApprovalInput] | None = None,
+    key: Any = None,
 ) -> OnboardResult:
     """Run ``onboard-model`` here; answer its approval pause(s) with ``decisions``, in order.
 
@@ -514,7 +515,10 @@ def run_onboarding(
     ``decisions`` the run waits for ``steward approve`` or the UI until the policy's timeout.
     """
     result, errors = run_with_decisions(
-        lambda: onboard_model(request), decisions=decisions, tag_prefix="onboarding-request"
+        lambda: onboard_model(request),
+        decisions=decisions,
+        tag_prefix="onboarding-request",
+        key=key,
     )
     if errors and result.status != "promoted":
         raise delivery_error(errors[0])

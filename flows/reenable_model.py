@@ -17,7 +17,7 @@ and fails the run with the switch still off. No flow retries: a retry would ask 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -426,7 +426,10 @@ def _summary(result: ReenableResult, request: ReenableParameters) -> None:
 
 
 def run_reenable(
-    request: ReenableParameters, *, decisions: list[ApprovalInput] | None = None
+    request: ReenableParameters,
+    *,
+    decisions: list[ApprovalInput] | None = None,
+    key: Any = None,
 ) -> ReenableResult:
     """Run ``reenable-model`` here, answering its approval pause(s) with ``decisions``.
 
@@ -434,7 +437,10 @@ def run_reenable(
     a human in the UI and a background thread resumes it (``steward approve`` does the same).
     """
     result, errors = run_with_decisions(
-        lambda: reenable_model(request), decisions=decisions, tag_prefix="reenable-request"
+        lambda: reenable_model(request),
+        decisions=decisions,
+        tag_prefix="reenable-request",
+        key=key,
     )
     if errors:
         raise AuthorizationError(f"the approval could not be delivered: {errors[0]}")

@@ -274,6 +274,39 @@ class Approval(_Strict):
     timeout_seconds: int = Field(
         default=86_400, ge=1, description="A Guardian approval not given in time rejects."
     )
+    require_signature: bool = Field(
+        default=False,
+        description="Refuse approvals not signed with a key listed in approval.signers "
+        "(steward approve --key); the Prefect UI form alone is then not enough.",
+    )
+    signers: dict[EmailStr, str] = Field(
+        default_factory=dict,
+        description="Approver e-mail -> Ed25519 public key (base64 of 32 bytes, printed by "
+        "steward approver-key create). A signed approval is checked against it.",
+    )
+
+    @field_validator("signers")
+    @classmethod
+    def _signers_parse(cls, signers: dict[str, str]) -> dict[str, str]:
+        from modelsteward.approvals import parse_public_key
+
+        normalised: dict[str, str] = {}
+        for email, text in signers.items():
+            try:
+                parse_public_key(text)
+            except ValueError as err:
+                raise ValueError(f"the key of {email} {err}") from None
+            normalised[email.strip().lower()] = text.strip()
+        return normalised
+
+    @model_validator(mode="after")
+    def _someone_can_sign(self) -> Approval:
+        if self.require_signature and not self.signers:
+            raise ValueError(
+                "approval.require_signature is true but approval.signers lists no key: nobody "
+                "could approve; add the Guardian's key (steward approver-key create)"
+            )
+        return self
 
 
 class Policy(_Strict):
@@ -300,6 +333,13 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Policy:
+        guardian = self.roles.guardian
+        strangers = [email for email in self.approval.signers if not guardian.may_act(email)]
+        if strangers:
+            raise ValueError(
+                f"approval.signers lists {', '.join(strangers)}, who is neither the Guardian nor a "
+                "delegate (roles.guardian.email, roles.guardian.delegates)"
+            )
         if self.risk_tier is RiskTier.HIGH:
             critical = self.actions.get("critical")
             if critical is None or Role.GUARDIAN not in critical.alert:

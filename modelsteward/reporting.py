@@ -173,6 +173,11 @@ class ComplianceReport:
                 e.category in _CHANGES and not _follow_up(e.details) for e in events
             ),
             "approvals": sum(e.action == "approval.granted" for e in events),
+            # granted on a typed e-mail alone, without the approver's signature
+            "unsigned_approvals": sum(
+                e.action == "approval.granted" and e.details.get("signed") is not True
+                for e in events
+            ),
             "rejections": sum(e.action == "approval.rejected" for e in events),
             # one drift.evaluated record per evaluation, whatever was checked
             "incidents": sum(
@@ -221,7 +226,10 @@ def _summary(action: str, details: Mapping[str, Any]) -> str:
             )
         return f"{d.get('step')} step: alias {alias} restored"
     if action == "approval.granted":
-        return f"approved; risk assessment: {d.get('risk_assessment') or '(none given)'}"
+        how = " (unsigned)"
+        if d.get("signed") is True:
+            how = f" (signed, key {d.get('approver_key_id')})"
+        return f"approved{how}; risk assessment: {d.get('risk_assessment') or '(none given)'}"
     if action == "approval.rejected":
         return f"rejected: {d.get('reason') or d.get('comment') or d.get('risk_assessment') or ''}"
     if action == "model.disabled":
@@ -570,6 +578,7 @@ _TOTAL_CARDS: dict[str, tuple[str, str]] = {
     "events": ("events in the period", ""),
     "model_changes": ("model changes", ""),
     "approvals": ("approvals", "good"),
+    "unsigned_approvals": ("approvals without a signature", "warn"),
     "rejections": ("rejections", "bad"),
     "incidents": ("drift incidents", "warn"),
     "kills": ("kills", "kill"),

@@ -33,7 +33,11 @@ def copy_model(source: Path, target: Path) -> Path:
 
 
 def policy_copy(
-    tmp: Path, *, timeout_seconds: int | None = None, reference: Path | None = None
+    tmp: Path,
+    *,
+    timeout_seconds: int | None = None,
+    reference: Path | None = None,
+    approval_signers: dict[str, str] | None = None,
 ) -> Path:
     """A copy of the fraud-detector policy in ``tmp`` with a small reference dataset."""
     from modelsteward.samples import write_reference_csv
@@ -46,6 +50,10 @@ def policy_copy(
     text = "\n".join(lines) + f"\nreference_data: {reference}\n"
     if timeout_seconds is not None:
         text = text.replace("timeout_seconds: 86400", f"timeout_seconds: {timeout_seconds}")
+    if approval_signers is not None:  # signed approvals required, with these keys
+        listed = "".join(f"\n    {email}: {key}" for email, key in approval_signers.items())
+        signed = f"  require_signature: true\n  signers:{listed}\n  timeout_seconds:"
+        text = text.replace("  timeout_seconds:", signed)
     path = directory / "fraud-detector.yaml"
     path.write_text(text)
     return path

@@ -189,3 +189,28 @@ def test_kill_and_status_on_redis(
     assert code == 0
     [row] = json.loads(out)
     assert (row["model"], row["active"], row["reason"]) == (MODEL, False, "on redis")
+
+
+def test_switch_only_enable_needs_the_signers_own_key_when_the_policy_requires_it(
+    steward_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelsteward.approvals import create_approver_key, public_key_text
+    from tests._onboarding import policy_copy
+
+    key = create_approver_key(tmp_path / "ciso.pem")
+    create_approver_key(tmp_path / "stranger.pem")
+    policy = policy_copy(tmp_path, approval_signers={DELEGATE: public_key_text(key.public_key())})
+    monkeypatch.setenv("STEWARD_POLICY_DIR", str(policy.parent))
+    _run("kill", MODEL, "--reason", "x", "--as", OPERATOR)
+    for extra in ([], ["--key", str(tmp_path / "stranger.pem")]):
+        result = CliRunner().invoke(
+            cli, ["enable", MODEL, "--as", DELEGATE, "--switch-only", *extra]
+        )
+        assert result.exit_code != 0
+        assert "requires signed approvals" in result.stderr
+        assert _state(steward_home).active is False
+    code, out, _ = _run(
+        "enable", MODEL, "--as", DELEGATE, "--switch-only", "--key", str(tmp_path / "ciso.pem")
+    )
+    assert code == 0, out
+    assert _state(steward_home).active is True

@@ -323,3 +323,55 @@ def test_kill_switch_store_down_at_promotion_rolls_the_alias_back(
     assert failed.details["step"] == "promote"
     assert failed.details["undone"] == ["alias champion restored to None"]
     assert "model.promoted" not in _actions(env["settings"])
+
+
+def test_a_policy_requiring_signed_approvals_refuses_unsigned_and_forged_ones(
+    env: dict[str, Any], tmp_path: Path
+) -> None:
+    from prefect import tags
+
+    from flows._approval import paused_run_with_tag
+    from flows.onboard_model import OnboardResult, approve_paused_run, onboard_model
+    from modelsteward.approvals import create_approver_key, public_key_text
+
+    key = create_approver_key(tmp_path / "keys" / "guardian.pem")
+    stranger = create_approver_key(tmp_path / "keys" / "stranger.pem")
+    policy = policy_copy(
+        tmp_path / "signed", approval_signers={GUARDIAN: public_key_text(key.public_key())}
+    )
+    tag = "signed-approval-test"
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def approver() -> None:
+        try:
+            while not stop.is_set():
+                run_id = paused_run_with_tag(tag)
+                if run_id:
+                    approve_paused_run(run_id, _decision(GUARDIAN))  # the UI form: unsigned
+                    approve_paused_run(run_id, _decision(GUARDIAN), key=stranger)  # forged
+                    approve_paused_run(run_id, _decision(GUARDIAN), key=key)
+                    return
+                stop.wait(0.2)
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    import contextvars
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(approver,))
+    thread.start()
+    try:
+        with tags(tag):
+            result: OnboardResult = onboard_model(_request(env, policy_path=str(policy)))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    assert result.status == "promoted" and result.approver == GUARDIAN
+    refused = _records(env["settings"], "access.refused")
+    assert [r.actor for r in refused] == [GUARDIAN, GUARDIAN]
+    assert "requires signed approvals" in refused[0].details["reason"]
+    assert "does not verify" in refused[1].details["reason"]
+    granted = _records(env["settings"], "approval.granted")[0]
+    assert granted.details["signed"] is True
+    assert len(granted.details["approver_key_id"]) == 16

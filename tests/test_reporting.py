@@ -203,3 +203,24 @@ def test_kill_follow_up_steps_are_not_counted_as_kills() -> None:
     fraud = report.models[0]
     assert [s.state for s in fraud.serving] == ["serving", "disabled"]
     assert fraud.events[-1].summary == "registry step: alias champion removed (was v1)"
+
+
+def test_approvals_say_whether_the_approver_signed() -> None:
+    start, end = quarter()
+    records = [
+        rec(1, "2026-07-01T10:00:00+00:00", "approval.granted", actor="sec@example.com"),
+        rec(
+            2,
+            "2026-07-02T10:00:00+00:00",
+            "approval.granted",
+            actor="sec@example.com",
+            signed=True,
+            approver_key_id="0123456789abcdef",
+            risk_assessment="low",
+        ),
+    ]
+    data = build_report(records, start, end, ledger_summary={"verified": True}).to_dict()
+    assert data["totals"]["approvals"] == 2 and data["totals"]["unsigned_approvals"] == 1
+    summaries = [e["summary"] for e in data["models"][0]["events"]]
+    assert summaries[0].startswith("approved (unsigned)")
+    assert summaries[1] == "approved (signed, key 0123456789abcdef); risk assessment: low"

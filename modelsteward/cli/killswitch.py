@@ -12,6 +12,7 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -118,6 +119,19 @@ def kill(model: str, reason: str, actor: str, role: str | None) -> None:
         )
 
 
+def _require_own_key(policy: Any, actor: str, key: Any) -> None:
+    """With approval.require_signature, the direct path needs the actor's own approver key."""
+    from modelsteward.approvals import public_key_text
+    from modelsteward.errors import AuthorizationError
+
+    listed = policy.approval.signers.get(actor.strip().lower())
+    if key is None or listed is None or public_key_text(key.public_key()) != listed:
+        raise AuthorizationError(
+            f"the policy of {policy.model} requires signed approvals: --switch-only needs "
+            f"--key with {actor}'s approver key listed under approval.signers"
+        )
+
+
 @click.command("enable")
 @click.argument("model")
 @click.option("--as", "actor", required=True, help="The Guardian (or a delegate) re-enabling.")
@@ -132,6 +146,14 @@ def kill(model: str, reason: str, actor: str, role: str | None) -> None:
     help="Only turn the kill switch on (no signature re-check, no alias restore): for when "
     "MLflow or S3 cannot be reached. Still Guardian-only and audited.",
 )
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="STEWARD_APPROVER_KEY",
+    help="Your approver key: signs the approval (required when the policy sets "
+    "approval.require_signature). Default: $STEWARD_APPROVER_KEY.",
+)
 def enable(
     model: str,
     actor: str,
@@ -139,6 +161,7 @@ def enable(
     risk_assessment: str,
     version: str | None,
     switch_only: bool,
+    key_path: Path | None,
 ) -> None:
     """Re-enable MODEL: runs reenable-model with the Guardian's approval (ACTOR), which
     re-verifies the signed artifact in S3, restores the champion alias, then turns the switch
@@ -157,6 +180,13 @@ def enable(
             path=str(settings.policy_dir),
         )
     role = _role_in_policy(policy, actor) or "system"
+    key = None
+    if key_path is not None:
+        from modelsteward.approvals import load_approver_key
+
+        key = load_approver_key(key_path)
+    if switch_only and role == "guardian" and policy.approval.require_signature:
+        _require_own_key(policy, actor, key)
     if switch_only or role != "guardian":
         # the direct path; for anyone but the Guardian it refuses and audits the refusal
         with open_store(settings.killswitch) as store, _ledger(settings) as audit:
@@ -195,6 +225,7 @@ def enable(
                 comment="steward enable",
             )
         ],
+        key=key,
     )
     if result.status != "enabled":
         from modelsteward.errors import StewardError

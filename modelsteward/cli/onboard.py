@@ -38,6 +38,13 @@ import click
 @click.option("--reject", is_flag=True, help="With --approve-as: reject instead of approve.")
 @click.option("--risk-assessment", default="", help="With --approve-as: the risk assessment.")
 @click.option("--requested-by", default="steward-cli", help="Recorded as the requester.")
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="STEWARD_APPROVER_KEY",
+    help="With --approve-as: sign the decision with this approver key (approval.signers).",
+)
 def onboard(
     policy_path: Path,
     model_uri: str,
@@ -45,8 +52,10 @@ def onboard(
     reject: bool,
     risk_assessment: str,
     requested_by: str,
+    key_path: Path | None,
 ) -> None:
     """Onboard a model version: register, scan, sign, lock, baseline, approve, promote."""
+    from modelsteward.approvals import load_approver_key
     from modelsteward.embedded import runtime
 
     with runtime():
@@ -74,7 +83,8 @@ def onboard(
                 "`steward approve RUN_ID --as EMAIL` (run id in the log above)",
                 err=True,
             )
-        result = run_onboarding(request, decisions=decisions)
+        key = load_approver_key(key_path) if key_path and approve_as else None
+        result = run_onboarding(request, decisions=decisions, key=key)
     click.echo(
         f"{result.model} version {result.version}: {result.status}"
         + (f" ({result.reason})" if result.reason else "")
@@ -96,20 +106,67 @@ def onboard(
 @click.option("--reject", is_flag=True, help="Reject the deployment instead of approving it.")
 @click.option("--risk-assessment", default="", help="Your risk assessment, recorded in the ledger.")
 @click.option("--comment", default="", help="Anything else to record.")
-def approve(run_id: str, approver: str, reject: bool, risk_assessment: str, comment: str) -> None:
-    """Answer a paused onboard-model run (needs the Prefect API the run uses)."""
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="STEWARD_APPROVER_KEY",
+    help="Sign the decision with your approver key (required when the policy sets "
+    "approval.require_signature). Default: $STEWARD_APPROVER_KEY.",
+)
+def approve(
+    run_id: str,
+    approver: str,
+    reject: bool,
+    risk_assessment: str,
+    comment: str,
+    key_path: Path | None,
+) -> None:
+    """Answer a paused onboard-model or reenable-model run (needs the Prefect API it uses)."""
     from flows.onboard_model import ApprovalInput, approve_paused_run
+    from modelsteward.approvals import load_approver_key
 
     decision = ApprovalInput(
         approve=not reject, approver=approver, risk_assessment=risk_assessment, comment=comment
     )
-    approve_paused_run(run_id, decision)
+    key = load_approver_key(key_path) if key_path else None
+    approve_paused_run(run_id, decision, key=key)
     click.echo(
-        f"{'rejected' if reject else 'approved'} as {approver}: run {run_id} resumed "
-        "(the run checks that you are the policy's Guardian or a delegate)"
+        f"{'rejected' if reject else 'approved'} as {approver}"
+        f"{' (signed)' if key is not None else ''}: run {run_id} resumed "
+        "(the run checks that you are the policy's Guardian or a delegate"
+        f"{' and your signature' if key is not None else ''})"
     )
+
+
+@click.group("approver-key")
+def approver_key() -> None:
+    """Approver signing keys: proof of who approved (policy approval.signers)."""
+
+
+@approver_key.command("create")
+@click.option("--as", "approver", required=True, help="Your e-mail (Guardian or a delegate).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the private key (mode 0600; keep it on your machine only).",
+)
+def approver_key_create(approver: str, out: Path) -> None:
+    """Create an Ed25519 approver key; prints the line to add under approval.signers."""
+    from modelsteward.approvals import create_approver_key, key_id, public_key_text
+
+    key = create_approver_key(out)
+    text = public_key_text(key.public_key())
+    click.echo(f"private key written to {out} (mode 0600): keep it on your machine only", err=True)
+    click.echo(
+        f"key id {key_id(text)}; add to the policy (a reviewed change) under approval.signers:",
+        err=True,
+    )
+    click.echo(f"  {approver.strip().lower()}: {text}")
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(onboard)
     cli.add_command(approve)
+    cli.add_command(approver_key)

@@ -1,0 +1,223 @@
+"""Signed approvals: proof of *who* approved, not just the e-mail they typed.
+
+A paused ``onboard-model`` or ``reenable-model`` run takes the Guardian's decision as Prefect
+run input. Anyone who can reach the Prefect UI or API can type the Guardian's e-mail there; a
+signature cannot be typed. Each approver keeps an Ed25519 private key
+(``steward approver-key create``); the policy lists the public keys under ``approval.signers``
+(policy as code: a key is added in a reviewed change, like any other rule). ``steward approve
+--key`` signs the decision, bound to the flow run it answers, and the flow checks the signature
+before it records ``approval.granted``. With ``approval.require_signature: true`` an unsigned
+decision (the UI form without a signature) is refused and audited like a wrong approver.
+
+The signed message is the canonical JSON (sorted keys, compact, UTF-8) of::
+
+    {"kind": "modelsteward.approval/v1", "flow_run_id": "<uuid>", "approve": true,
+     "approver": "<e-mail, lower case>", "risk_assessment": "...", "comment": "..."}
+
+so a signature cannot be replayed on another run or turned from a rejection into an approval.
+The private key never leaves the approver's machine; the signature, which is public, is kept in
+the run input and the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from modelsteward.errors import SignatureError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+__all__ = [
+    "APPROVAL_KIND",
+    "Verdict",
+    "approval_message",
+    "check_approval",
+    "create_approver_key",
+    "key_id",
+    "load_approver_key",
+    "parse_public_key",
+    "public_key_text",
+    "sign_approval",
+]
+
+APPROVAL_KIND = "modelsteward.approval/v1"
+
+
+def approval_message(
+    *, flow_run_id: str, approve: bool, approver: str, risk_assessment: str, comment: str
+) -> bytes:
+    """The exact bytes an approver signs (see the module docstring)."""
+    return orjson.dumps(
+        {
+            "kind": APPROVAL_KIND,
+            "flow_run_id": str(flow_run_id).lower(),
+            "approve": bool(approve),
+            "approver": approver.strip().lower(),
+            "risk_assessment": risk_assessment,
+            "comment": comment,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def public_key_text(public_key: Ed25519PublicKey) -> str:
+    """The form the policy lists: base64 of the 32 raw bytes."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def key_id(text: str) -> str:
+    """First 16 hex digits of the SHA-256 of the raw public key (as in the ledger's keys)."""
+    return hashlib.sha256(base64.b64decode(text)).hexdigest()[:16]
+
+
+def parse_public_key(text: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from base64 of its 32 raw bytes; ValueError naming what is wrong."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except ValueError as err:
+        raise ValueError(f"got {text[:20]!r}..., expected base64 (steward approver-key)") from err
+    if len(raw) != 32:
+        raise ValueError(f"decodes to {len(raw)} bytes, expected the 32 of an Ed25519 key")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def create_approver_key(path: Path) -> Ed25519PrivateKey:
+    """A new approver key written to ``path`` (mode 0600); refuses to overwrite one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as err:
+        raise SignatureError(
+            f"{path} already exists; an approver key is never overwritten (choose another path)"
+        ) from err
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return key
+
+
+def load_approver_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as err:
+        raise SignatureError(
+            f"cannot load the approver key {path}: {err}; expected an unencrypted Ed25519 PEM "
+            "key (steward approver-key create)"
+        ) from err
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise SignatureError(f"approver key {path} is a {type(loaded).__name__}, expected Ed25519")
+    return loaded
+
+
+def sign_approval(key: Ed25519PrivateKey, *, flow_run_id: str, decision: dict[str, Any]) -> str:
+    """The base64 signature of ``decision`` (an ApprovalInput's fields) for ``flow_run_id``."""
+    message = approval_message(
+        flow_run_id=flow_run_id,
+        approve=decision["approve"],
+        approver=decision["approver"],
+        risk_assessment=decision.get("risk_assessment", ""),
+        comment=decision.get("comment", ""),
+    )
+    return base64.b64encode(key.sign(message)).decode()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a decision may stand, and what the ledger says of its signature."""
+
+    accepted: bool
+    signed: bool
+    reason: str = ""
+    key_id: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"signed": self.signed}
+        if self.key_id:
+            out["approver_key_id"] = self.key_id
+        return out
+
+
+def check_approval(
+    *,
+    keys: dict[str, str],
+    require_signature: bool,
+    flow_run_id: str,
+    approve: bool,
+    approver: str,
+    risk_assessment: str,
+    comment: str,
+    signature: str,
+) -> Verdict:
+    """Check a decision's signature against the approver's key listed in the policy.
+
+    ``keys`` maps lower-case e-mails to public keys (base64). A signature that does not
+    verify, or one from an approver without a listed key, is refused; an unsigned decision is
+    refused only when ``require_signature``.
+    """
+    from cryptography.exceptions import InvalidSignature
+
+    who = approver.strip().lower()
+    text = keys.get(who)
+    if not signature:
+        if require_signature:
+            return Verdict(
+                False,
+                False,
+                "the policy requires signed approvals (approval.require_signature): answer with "
+                "`steward approve RUN_ID --as EMAIL --key PATH`",
+            )
+        return Verdict(True, False)
+    if text is None:
+        return Verdict(
+            False,
+            True,
+            f"the decision is signed, but the policy lists no approval key for {who} "
+            "(approval.signers)",
+        )
+    message = approval_message(
+        flow_run_id=flow_run_id,
+        approve=approve,
+        approver=who,
+        risk_assessment=risk_assessment,
+        comment=comment,
+    )
+    try:
+        parse_public_key(text).verify(base64.b64decode(signature, validate=True), message)
+    except (InvalidSignature, ValueError):
+        return Verdict(
+            False,
+            True,
+            f"the signature does not verify with {who}'s key {key_id(text)} for this run and "
+            "decision",
+            key_id(text),
+        )
+    return Verdict(True, True, key_id=key_id(text))
