@@ -144,3 +144,20 @@ def test_approver_key_create_prints_the_policy_line(tmp_path: Path) -> None:
     assert text == public_key_text(load_approver_key(out).public_key())
     again = CliRunner().invoke(cli, ["approver-key", "create", "--as", GUARDIAN, "--out", str(out)])
     assert again.exit_code != 0 and "never overwritten" in again.output
+
+
+def test_a_signature_for_the_prefect_ui_form_is_printed_on_request(tmp_path: Path) -> None:
+    from modelsteward.cli import cli
+
+    key = create_approver_key(tmp_path / "approver.pem")
+    run_id = str(uuid.uuid4())
+    args = ["approve", run_id, "--as", GUARDIAN, "--risk-assessment", "low residual risk"]
+    result = CliRunner().invoke(
+        cli, [*args, "--key", str(tmp_path / "approver.pem"), "--signature-only"]
+    )
+    assert result.exit_code == 0, result.output
+    signature = result.stdout.strip()
+    verdict = _check(public_key_text(key.public_key()), signature, run_id)
+    assert verdict.accepted and verdict.signed
+    unsigned = CliRunner().invoke(cli, [*args, "--signature-only"])
+    assert unsigned.exit_code != 0 and "needs --key" in unsigned.output

@@ -114,6 +114,12 @@ def onboard(
     help="Sign the decision with your approver key (required when the policy sets "
     "approval.require_signature). Default: $STEWARD_APPROVER_KEY.",
 )
+@click.option(
+    "--signature-only",
+    is_flag=True,
+    help="With --key: print the signature to paste into the Prefect UI form (with the same "
+    "risk assessment and comment) instead of answering the run from here.",
+)
 def approve(
     run_id: str,
     approver: str,
@@ -121,15 +127,32 @@ def approve(
     risk_assessment: str,
     comment: str,
     key_path: Path | None,
+    signature_only: bool,
 ) -> None:
     """Answer a paused onboard-model or reenable-model run (needs the Prefect API it uses)."""
+    import uuid
+
     from flows.onboard_model import ApprovalInput, approve_paused_run
-    from modelsteward.approvals import load_approver_key
+    from modelsteward.approvals import load_approver_key, sign_approval
 
     decision = ApprovalInput(
         approve=not reject, approver=approver, risk_assessment=risk_assessment, comment=comment
     )
     key = load_approver_key(key_path) if key_path else None
+    if signature_only:
+        if key is None:
+            raise click.UsageError("--signature-only needs --key (or STEWARD_APPROVER_KEY)")
+        try:
+            run = str(uuid.UUID(run_id))
+        except ValueError:
+            raise click.BadParameter(f"got {run_id!r}, expected a flow run id (a UUID)") from None
+        click.echo(
+            "paste into the form's signature field, with exactly this decision, approver, "
+            "risk assessment and comment:",
+            err=True,
+        )
+        click.echo(sign_approval(key, flow_run_id=run, decision=decision.model_dump()))
+        return
     approve_paused_run(run_id, decision, key=key)
     click.echo(
         f"{'rejected' if reject else 'approved'} as {approver}"
