@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -188,26 +189,63 @@ def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.cleanup()
 
 
-@pytest.fixture
-def postgres_database(postgres_dsn: str) -> Iterator[str]:
-    """A fresh, empty database; yields its SQLAlchemy asyncpg URL (what Prefect wants)."""
+def _pg_execute(dsn: str, sql: str) -> None:
     import asyncio
 
     import asyncpg
 
-    name = f"steward_test_{uuid.uuid4().hex[:10]}"
-
-    async def run(sql: str) -> None:
-        connection = await asyncpg.connect(postgres_dsn, timeout=10)
+    async def run() -> None:
+        connection = await asyncpg.connect(dsn, timeout=10)
         try:
             await connection.execute(sql)
         finally:
             await connection.close()
 
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    base, _, query = postgres_dsn.partition("?")
-    url = base.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
+    asyncio.run(run())
+
+
+def _database_url(dsn: str, name: str, scheme: str) -> str:
+    """``dsn`` pointed at database ``name``, with ``scheme`` (``postgresql+asyncpg``, ...)."""
+    base, _, query = dsn.partition("?")
+    url = base.rsplit("/", 1)[0].replace("postgresql://", f"{scheme}://", 1) + f"/{name}"
+    return url + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def postgres_database(postgres_dsn: str) -> Iterator[str]:
+    """A fresh, empty database; yields its SQLAlchemy asyncpg URL (what Prefect wants)."""
+    name = f"steward_test_{uuid.uuid4().hex[:10]}"
+    _pg_execute(postgres_dsn, f'CREATE DATABASE "{name}"')
     try:
-        yield url + (f"?{query}" if query else "")
+        yield _database_url(postgres_dsn, name, "postgresql+asyncpg")
     finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _pg_execute(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def mlflow_postgres_template(postgres_dsn: str) -> Iterator[str]:
+    """A PostgreSQL database with MLflow's schema, migrated once per session (a template)."""
+    name = f"steward_mlflow_template_{uuid.uuid4().hex[:10]}"
+    _pg_execute(postgres_dsn, f'CREATE DATABASE "{name}"')
+    url = _database_url(postgres_dsn, name, "postgresql")
+    migrate = (
+        "import sys; from mlflow import MlflowClient; c = MlflowClient(tracking_uri=sys.argv[1]);"
+        " c.search_experiments(); c.search_registered_models()"
+    )
+    try:
+        # in a child process, so that no connection to the template outlives the migration
+        subprocess.run([sys.executable, "-c", migrate, url], check=True, timeout=300)
+        yield name
+    finally:
+        _pg_execute(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mlflow_postgres_uri(postgres_dsn: str, mlflow_postgres_template: str) -> Iterator[str]:
+    """A fresh MLflow tracking database on PostgreSQL (copied from the migrated template)."""
+    name = f"steward_mlflow_{uuid.uuid4().hex[:10]}"
+    _pg_execute(postgres_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{mlflow_postgres_template}"')
+    try:
+        yield _database_url(postgres_dsn, name, "postgresql")
+    finally:
+        _pg_execute(postgres_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

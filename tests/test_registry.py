@@ -27,12 +27,23 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return sample_model(shared_cache(tmp_path_factory))
 
 
-@pytest.fixture
-def registry(steward_home: Path, model_cache: Path) -> ModelRegistry:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(
+    request: pytest.FixtureRequest,
+    steward_home: Path,
+    model_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ModelRegistry:
+    """The embedded default (SQLite) and the production store (PostgreSQL)."""
     from modelsteward.settings import load_settings
 
-    use_mlflow_template(mlflow_template(model_cache.parent), steward_home)
-    return ModelRegistry.from_settings(load_settings())
+    if request.param == "postgresql":
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", request.getfixturevalue("mlflow_postgres_uri"))
+    else:
+        use_mlflow_template(mlflow_template(model_cache.parent), steward_home)
+    registry = ModelRegistry.from_settings(load_settings())
+    assert registry.tracking_uri.startswith(request.param)
+    return registry
 
 
 def test_local_directory_registration_is_idempotent(
