@@ -36,6 +36,7 @@ TOTAL_KEYS = (
     "events",
     "model_changes",
     "approvals",
+    "unsigned_approvals",
     "rejections",
     "incidents",
     "kills",
