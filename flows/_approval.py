@@ -313,6 +313,8 @@ def await_guardian(
                     "risk_assessment": decision.risk_assessment,
                     "comment": decision.comment,
                     **verdict.details(),
+                    # with flow_run_id and the fields above: re-verifiable by any auditor
+                    **({"signature": decision.signature} if verdict.signed else {}),
                 },
                 actor=decision.approver,
                 role="guardian",

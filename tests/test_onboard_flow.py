@@ -375,3 +375,17 @@ def test_a_policy_requiring_signed_approvals_refuses_unsigned_and_forged_ones(
     granted = _records(env["settings"], "approval.granted")[0]
     assert granted.details["signed"] is True
     assert len(granted.details["approver_key_id"]) == 16
+    # the ledger alone lets an auditor re-check the signature against the policy's key
+    from modelsteward.approvals import check_approval
+
+    again = check_approval(
+        keys={GUARDIAN: public_key_text(key.public_key())},
+        require_signature=True,
+        flow_run_id=granted.details["flow_run_id"],
+        approve=True,
+        approver=granted.details["approver"],
+        risk_assessment=granted.details["risk_assessment"],
+        comment=granted.details["comment"],
+        signature=granted.details["signature"],
+    )
+    assert again.accepted
