@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from modelsteward.audit import GENESIS_HASH, AuditAction, Ledger, Record, Role
-from modelsteward.errors import AuditRecordError, LedgerIntegrityError
+from modelsteward.errors import AuditRecordError, LedgerIntegrityError, StorageError
 
 
 @pytest.fixture
@@ -295,3 +295,27 @@ def test_an_append_after_the_file_was_rewritten_by_hand_is_synced_again(
     record = ledger.append(action="model.enabled", actor="gina@example.com", role="guardian")
     assert record.seq == 2
     assert synced, "the new record must be flushed, not covered by the stale durable offset"
+
+
+def test_a_disk_full_append_records_nothing_and_the_chain_goes_on(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    third = _fill(ledger)[-1]
+    real = os.pwrite
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        if fd == ledger.store._fd and data.strip(b"\0"):
+            real(fd, data[: len(data) // 3], offset)  # a short write, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(StorageError, match="nothing was recorded"):
+        ledger.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    monkeypatch.setattr(os, "pwrite", real)
+    fourth = ledger.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    assert (fourth.seq, fourth.prev_hash) == (4, third.hash)
+    report = ledger.verify()
+    assert report.ok and report.records == 4 and not report.warnings, report.to_dict()
