@@ -48,6 +48,7 @@ __all__ = [
     "load_approver_key",
     "parse_public_key",
     "public_key_text",
+    "require_signer_key",
     "sign_approval",
 ]
 
@@ -148,6 +149,38 @@ def sign_approval(key: Ed25519PrivateKey, *, flow_run_id: str, decision: dict[st
         comment=decision.get("comment", ""),
     )
     return base64.b64encode(key.sign(message)).decode()
+
+
+def require_signer_key(policy: Any, approver: str, key: Ed25519PrivateKey | None) -> None:
+    """Refuse at once what the flow would refuse (and then wait for a better decision).
+
+    Used by the commands that answer their own approval pause (``steward enable``,
+    ``steward onboard --approve-as``): an unsigned decision under
+    ``approval.require_signature``, or a key that is not the approver's key in the policy.
+    """
+    from modelsteward.errors import AuthorizationError
+
+    who = approver.strip().lower()
+    listed = policy.approval.signers.get(who)
+    if key is None:
+        if policy.approval.require_signature:
+            raise AuthorizationError(
+                f"the policy of {policy.model} requires signed approvals: pass --key with "
+                f"{who}'s approver key (listed under approval.signers), or set "
+                "STEWARD_APPROVER_KEY"
+            )
+        return
+    text = public_key_text(key.public_key())
+    if listed is None:
+        raise AuthorizationError(
+            f"the policy of {policy.model} lists no approval key for {who} (approval.signers): "
+            f"add key {key_id(text)} in a reviewed policy change, or answer without --key"
+        )
+    if listed != text:
+        raise AuthorizationError(
+            f"this key ({key_id(text)}) is not {who}'s approval key in the policy of "
+            f"{policy.model} ({key_id(listed)})"
+        )
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,24 @@ def test_a_signature_for_the_prefect_ui_form_is_printed_on_request(tmp_path: Pat
     assert verdict.accepted and verdict.signed
     unsigned = CliRunner().invoke(cli, [*args, "--signature-only"])
     assert unsigned.exit_code != 0 and "needs --key" in unsigned.output
+
+
+def test_commands_answering_their_own_pause_refuse_a_wrong_or_missing_key_at_once(
+    key,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    from modelsteward.approvals import require_signer_key
+    from modelsteward.errors import AuthorizationError
+
+    text = public_key_text(key.public_key())
+    optional = parse_policy(_policy({"signers": {GUARDIAN: text}}))
+    required = parse_policy(_policy({"require_signature": True, "signers": {GUARDIAN: text}}))
+    other = create_approver_key(tmp_path / "other.pem")
+    require_signer_key(optional, GUARDIAN, None)  # unsigned, and the policy allows it
+    require_signer_key(required, GUARDIAN.upper(), key)
+    with pytest.raises(AuthorizationError, match="requires signed approvals"):
+        require_signer_key(required, GUARDIAN, None)
+    with pytest.raises(AuthorizationError, match=r"is not ai-security@example\.com's approval key"):
+        require_signer_key(optional, GUARDIAN, other)
+    with pytest.raises(AuthorizationError, match=r"lists no approval key for ciso@example\.com"):
+        require_signer_key(optional, "ciso@example.com", key)

@@ -202,13 +202,15 @@ def test_switch_only_enable_needs_the_signers_own_key_when_the_policy_requires_i
     policy = policy_copy(tmp_path, approval_signers={DELEGATE: public_key_text(key.public_key())})
     monkeypatch.setenv("STEWARD_POLICY_DIR", str(policy.parent))
     _run("kill", MODEL, "--reason", "x", "--as", OPERATOR)
-    for extra in ([], ["--key", str(tmp_path / "stranger.pem")]):
-        result = CliRunner().invoke(
-            cli, ["enable", MODEL, "--as", DELEGATE, "--switch-only", *extra]
-        )
-        assert result.exit_code != 0
-        assert "requires signed approvals" in result.stderr
-        assert _state(steward_home).active is False
+    for extra, why in (
+        ([], "requires signed approvals"),
+        (["--key", str(tmp_path / "stranger.pem")], "is not ciso@example.com's approval key"),
+    ):
+        for mode in (["--switch-only"], []):  # the direct path, and the reenable-model run
+            result = CliRunner().invoke(cli, ["enable", MODEL, "--as", DELEGATE, *mode, *extra])
+            assert result.exit_code != 0
+            assert why in result.stderr  # refused at once, not after the approval timeout
+            assert _state(steward_home).active is False
     code, out, _ = _run(
         "enable", MODEL, "--as", DELEGATE, "--switch-only", "--key", str(tmp_path / "ciso.pem")
     )

@@ -119,19 +119,6 @@ def kill(model: str, reason: str, actor: str, role: str | None) -> None:
         )
 
 
-def _require_own_key(policy: Any, actor: str, key: Any) -> None:
-    """With approval.require_signature, the direct path needs the actor's own approver key."""
-    from modelsteward.approvals import public_key_text
-    from modelsteward.errors import AuthorizationError
-
-    listed = policy.approval.signers.get(actor.strip().lower())
-    if key is None or listed is None or public_key_text(key.public_key()) != listed:
-        raise AuthorizationError(
-            f"the policy of {policy.model} requires signed approvals: --switch-only needs "
-            f"--key with {actor}'s approver key listed under approval.signers"
-        )
-
-
 @click.command("enable")
 @click.argument("model")
 @click.option("--as", "actor", required=True, help="The Guardian (or a delegate) re-enabling.")
@@ -185,8 +172,10 @@ def enable(
         from modelsteward.approvals import load_approver_key
 
         key = load_approver_key(key_path)
-    if switch_only and role == "guardian" and policy.approval.require_signature:
-        _require_own_key(policy, actor, key)
+    if role == "guardian":
+        from modelsteward.approvals import require_signer_key
+
+        require_signer_key(policy, actor, key)
     if switch_only or role != "guardian":
         # the direct path; for anyone but the Guardian it refuses and audits the refusal
         with open_store(settings.killswitch) as store, _ledger(settings) as audit:

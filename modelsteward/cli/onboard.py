@@ -55,9 +55,13 @@ def onboard(
     key_path: Path | None,
 ) -> None:
     """Onboard a model version: register, scan, sign, lock, baseline, approve, promote."""
-    from modelsteward.approvals import load_approver_key
+    from modelsteward.approvals import load_approver_key, require_signer_key
     from modelsteward.embedded import runtime
+    from modelsteward.policy import load_policy
 
+    key = load_approver_key(key_path) if key_path and approve_as else None
+    if approve_as:  # refuse now what the run would refuse (and then wait for)
+        require_signer_key(load_policy(policy_path), approve_as, key)
     with runtime():
         from flows.onboard_model import ApprovalInput, OnboardRequest, run_onboarding
 
@@ -83,7 +87,6 @@ def onboard(
                 "`steward approve RUN_ID --as EMAIL` (run id in the log above)",
                 err=True,
             )
-        key = load_approver_key(key_path) if key_path and approve_as else None
         result = run_onboarding(request, decisions=decisions, key=key)
     click.echo(
         f"{result.model} version {result.version}: {result.status}"
