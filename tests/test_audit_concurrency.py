@@ -141,3 +141,52 @@ def test_a_forked_child_reopens_the_ledger_and_keeps_the_chain(tmp_path: Path) -
     assert [r.actor for r in ledger.records()] == ["parent", "child", "child", "child", "parent"]
     assert ledger.verify().ok
     assert ledger.last() == last
+
+
+_FORKING_PARENT = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from modelsteward.audit import Ledger
+    ledger = Ledger(sys.argv[1])
+    ledger.append(action="model.enabled", actor="parent", role="guardian")
+    if os.fork() == 0:  # an idle child (a multiprocessing worker, a preloading server)
+        time.sleep(20)
+        os._exit(0)
+    if sys.argv[2] == "data":  # killed holding the data lock
+        real = os.pwrite
+        def killed(fd, data, offset):
+            if fd == ledger.store._fd:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(fd, data, offset)
+        os.pwrite = killed
+    else:  # killed holding the sync lock
+        os.fdatasync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+    ledger.append(action="model.disabled", actor="crashing", role="operator")
+    """
+)
+
+_NEXT = textwrap.dedent(
+    """
+    import sys
+    from modelsteward.audit import Ledger
+    print(Ledger(sys.argv[1]).append(action="model.enabled", actor="after", role="guardian").seq)
+    """
+)
+
+
+@pytest.mark.parametrize("lock", ["data", "sync"])
+def test_a_forked_childs_copies_never_keep_a_dead_parents_lock(tmp_path: Path, lock: str) -> None:
+    directory = tmp_path / "ledger"
+    parent = subprocess.run(
+        [sys.executable, "-c", _FORKING_PARENT, str(directory), lock], check=False
+    )
+    assert parent.returncode == -9
+    after = subprocess.run(
+        [sys.executable, "-c", _NEXT, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=12,  # a lock kept alive by the idle child would block until it exits (20 s)
+        check=True,
+    )
+    assert int(after.stdout) in (2, 3)  # the crashing record was torn (data) or kept (sync)
+    assert Ledger(directory).verify().ok

@@ -319,3 +319,49 @@ def test_a_disk_full_append_records_nothing_and_the_chain_goes_on(
     assert (fourth.seq, fourth.prev_hash) == (4, third.hash)
     report = ledger.verify()
     assert report.ok and report.records == 4 and not report.warnings, report.to_dict()
+
+
+def test_a_power_loss_that_took_the_notes_too_still_discards_the_unacknowledged_tail(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(ledger)
+    ledger.close()
+    end = ledger.store.records_end()
+    lines = ledger.path.read_bytes()[:end].splitlines(keepends=True)
+    # records 2 and 3 were never acknowledged: the page holding record 2 was lost, a later
+    # page with record 3 was persisted, and ledger.sync (never flushed) came back empty
+    hole_start = len(lines[0])
+    with open(ledger.path, "r+b") as handle:
+        handle.seek(hole_start)
+        handle.write(bytes(len(lines[1])))
+    ledger.store.sync_path.write_bytes(b"")
+    fresh = Ledger(ledger.directory)
+    before = fresh.verify()  # flagged, with the likely cause, until the next append repairs it
+    assert (before.first_bad_seq, before.reason) == (2, "changed")
+    assert "power loss left a hole" in str(before.error)
+    with caplog.at_level("WARNING"):
+        second = fresh.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    assert "ledger_partial_record_discarded" in caplog.text
+    assert second.seq == 2  # chained onto the last record before the hole
+    report = fresh.verify()
+    assert report.ok and report.records == 2 and not report.warnings, report.to_dict()
+
+
+def test_after_a_failed_fdatasync_this_process_appends_no_more(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    _fill(ledger)
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(StorageError, match="fdatasync of the audit ledger"):
+        ledger.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    monkeypatch.undo()  # a later fdatasync would succeed without the lost pages
+    with pytest.raises(StorageError, match="appends no more"):
+        ledger.append(action="model.enabled", actor="gina@example.com", role="guardian")
+    other = Ledger(ledger.directory)  # a restarted process goes on, and verify can tell
+    assert other.append(action="model.enabled", actor="g", role="guardian").seq == 5

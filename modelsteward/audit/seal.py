@@ -364,7 +364,8 @@ class Sealer:
             max_records = self.ledger.segment_max_records
             max_age = self.ledger.segment_max_age_seconds
             chunk: list[tuple[int, bytes, int, str, str]] = []
-            for record in self._pending(last):  # one segment in memory at a time
+            durable = self.ledger.store.flush()  # never seal what a crash could still undo
+            for record in self._pending(last, durable):  # one segment in memory at a time
                 chunk.append(record)
                 if len(chunk) == max_records:
                     last = self._seal_chunk(bucket, key, chunk, last, now)
@@ -391,12 +392,15 @@ class Sealer:
             )
         return report
 
-    def _pending(self, last: Checkpoint | None) -> Iterator[tuple[int, bytes, int, str, str]]:
-        """(offset, line, seq, ts, hash) of each record after the last checkpoint, checked."""
+    def _pending(
+        self, last: Checkpoint | None, stop: int
+    ) -> Iterator[tuple[int, bytes, int, str, str]]:
+        """(offset, line, seq, ts, hash) of each record after the last checkpoint and before
+        byte ``stop``, checked."""
         start = last.end_offset if last else 0
         seq = last.last_seq if last else 0
         prev = last.last_hash if last else GENESIS_HASH
-        for offset, line in self.ledger.store.lines(start):
+        for offset, line in self.ledger.store.lines(start, stop):
             info = check_line(line)  # strict: only canonical, well-formed records are sealed
             if info is None or info[0] != seq + 1 or info[1] != prev:
                 raise LedgerIntegrityError(

@@ -33,12 +33,19 @@ file's inode, so they are never trusted after a reboot (the page cache is gone) 
 
 **Crash safety.** A writer killed in the middle of its ``pwrite`` leaves a last line without
 ``\\n`` past the noted end; one killed before updating the note leaves a complete record
-past it. The next appender sees a non-zero byte where the note says the file ends and rescans
-the tail: complete records are kept, a partial line is copied to ``discarded.jsonl``, cut off
-and logged: a partial record is never merged. After a reboot (the note's boot id differs) the
-rescan also stops at the first zero byte of the last reservation: a power loss can persist a
-later page of unacknowledged records without an earlier one. Readers ignore an unterminated
-last line. A published sync offset never covers such a tail.
+past it. The next appender sees a non-zero byte where the note says the file ends (or no
+valid note: after a reboot it is never trusted) and rescans the tail: complete records are
+kept; a partial line, and everything after the first zero byte of the recent bytes (a power
+loss can persist a later page of unacknowledged records without an earlier one), is copied
+to ``discarded.jsonl``, cut off and logged. A partial record is never merged. Readers ignore an
+unterminated last line. A published sync offset never covers such a tail.
+
+**Faults.** A failed ``fdatasync`` stops this process from appending (Linux reports a lost
+writeback once, so a later flush would succeed without it). A forked child closes the
+descriptors it inherited, whose ``flock`` it would otherwise share with its parent. A ledger
+file replaced under a running process is flushed and reopened; its old descriptors stay open
+until :meth:`LocalStore.close`, so an appender still syncing with them never touches a reused
+number.
 """
 
 from __future__ import annotations
@@ -264,6 +271,8 @@ class LocalStore:
         self._identity = b""  # _identity_key of the open file
         self._ino = 0
         self._durable = (0, 0, 0)  # (inode, generation, offset) known durable here
+        self._retired: list[int] = []  # descriptors of a replaced file, closed by close()
+        self._failed: str | None = None  # set for good when an fdatasync fails
 
     # --- files ----------------------------------------------------------------------------
     def _open(self) -> int:
@@ -271,17 +280,21 @@ class LocalStore:
         if self._pid != os.getpid():
             self.directory.mkdir(parents=True, exist_ok=True)
             cloexec = getattr(os, "O_CLOEXEC", 0)
+            fd = -1
             try:
-                created = not self.path.exists()
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | cloexec, 0o600)
-                if created:  # make the new file's name durable too
+                created = not (self.path.exists() and self.sync_path.exists())
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | cloexec, 0o600)
+                sync_fd = os.open(self.sync_path, os.O_RDWR | os.O_CREAT | cloexec, 0o600)
+                if created:  # make the new files' names durable too
                     _fsync_directory(self.directory)
-                self._sync_fd = os.open(self.sync_path, os.O_RDWR | os.O_CREAT | cloexec, 0o600)
             except OSError as err:
+                if fd >= 0:
+                    os.close(fd)
                 raise StorageError(
                     f"cannot open the audit ledger at {self.path}: {err.strerror}; check that "
                     "STEWARD_HOME is writable"
                 ) from err
+            self._fd, self._sync_fd = fd, sync_fd
             st = os.fstat(self._fd)
             self._identity = _identity_key(st.st_dev, st.st_ino)
             self._ino = st.st_ino
@@ -297,14 +310,27 @@ class LocalStore:
             "hint=run_steward_audit_verify_against_the_sealed_checkpoints",
             self.path,
         )
-        for fd in (self._fd, self._sync_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        # Records written to the old file are flushed now; its descriptors stay open (until
+        # close) so that an appender still syncing with them never touches a reused number.
+        with contextlib.suppress(OSError):
+            os.fdatasync(self._fd)
+        self._retired += [self._fd, self._sync_fd]
         self._pid = -1
         return self._open()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child starts with fresh locks and reopens its files on first use."""
+        """A forked child starts with fresh locks and reopens its files on first use.
+
+        The inherited descriptors are closed: a ``flock`` belongs to the open file, which the
+        child shares with the parent, so an idle child holding them would keep the parent's
+        locks alive if the parent died holding one.
+        """
+        for fd in (self._fd, self._sync_fd, *self._retired):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = self._sync_fd = -1
+        self._retired = []
         self._mutex = threading.Lock()
         self._sync_mutex = threading.Lock()
         self._pid = -1
@@ -312,10 +338,12 @@ class LocalStore:
     def close(self) -> None:
         with self._sync_mutex, self._mutex:
             if self._pid == os.getpid():
-                os.close(self._fd)
-                os.close(self._sync_fd)
+                for fd in (self._fd, self._sync_fd, *self._retired):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             self._pid = -1
             self._fd = self._sync_fd = -1
+            self._retired = []
 
     # --- append ---------------------------------------------------------------------------
     def append(
@@ -326,9 +354,11 @@ class LocalStore:
         Returns (seq, ts, prev_hash, hash) of the record written.
         """
         with self._mutex:
+            if self._failed is not None:
+                raise StorageError(self._failed)
             fd = self._open()
-            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
                 if self._path_identity() != self._identity:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                     fd = self._reopen()
@@ -342,11 +372,27 @@ class LocalStore:
                 if end > size:
                     size = max(end, _reserve(fd, tail.end))
                 self._write_all(fd, line, tail.end)
-                self._save_tail(Tail(end, seq, digest, size, tail.generation))
+                try:
+                    self._save_tail(Tail(end, seq, digest, size, tail.generation))
+                except OSError as err:
+                    self._undo(fd, line, tail.end)
+                    raise StorageError(
+                        f"cannot update the tail note {self.sync_path}: {err.strerror or err}; "
+                        "nothing was recorded"
+                    ) from err
+                # what the sync below needs, as it is now: another thread may reopen meanwhile
+                files = (fd, self._sync_fd, self._ino)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-        self._make_durable(end, tail.generation)
+        self._make_durable(end, tail.generation, files)
         return seq, moment, tail.hash, digest
+
+    def _undo(self, fd: int, line: bytes, offset: int) -> None:
+        """Zero a record that must not count (the next rescan would otherwise adopt it)."""
+        try:
+            os.pwrite(fd, bytes(len(line)), offset)
+        except OSError:
+            log.exception("event=ledger_undo_failed path=%s offset=%d", self.path, offset)
 
     def _write_all(self, fd: int, line: bytes, offset: int) -> None:
         try:
@@ -354,59 +400,79 @@ class LocalStore:
             if written != len(line):
                 raise OSError(28, f"short write ({written} of {len(line)} bytes)")
         except OSError as err:
-            try:  # never leave a partial record behind
-                os.pwrite(fd, bytes(len(line)), offset)
-            except OSError:
-                log.exception("event=ledger_undo_failed path=%s offset=%d", self.path, offset)
+            self._undo(fd, line, offset)  # never leave a partial record behind
             raise StorageError(
                 f"cannot append to the audit ledger {self.path}: {err.strerror or err}; "
                 "nothing was recorded (free disk space and retry)"
             ) from err
 
-    def _make_durable(self, end: int, generation: int) -> None:
-        """Return once the file is on disk up to ``end``, sharing one fdatasync with others."""
-        ino = self._ino
+    def _make_durable(self, end: int, generation: int, files: tuple[int, int, int]) -> None:
+        """Return once the file is on disk up to ``end``, sharing one fdatasync with others.
+
+        ``files``: the (data, sync) descriptors and inode the record was written with.
+        """
+        fd, sync_fd, ino = files
         with self._sync_mutex:
             if self._durable[:2] == (ino, generation) and self._durable[2] >= end:
                 return
-            fd = self._fd
-            fcntl.flock(self._sync_fd, fcntl.LOCK_EX)
             try:
-                shared = self._read_sync(ino, generation)
+                fcntl.flock(sync_fd, fcntl.LOCK_EX)
+                shared = self._read_sync(sync_fd, ino, generation)
                 if shared >= end:
                     self._durable = (ino, generation, shared)
                     return
                 # Everything before the noted tail was written by a pwrite that returned:
                 # one fdatasync makes it all durable, for every writer waiting behind us.
-                with self._mutex:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                    try:
-                        noted = self._read_tail_note()
-                    except _Rebooted:
-                        noted = None
-                    finally:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
+                noted = self._peek_tail_note(sync_fd, ino)
+                if noted is None or noted.generation != generation or noted.end != end:
+                    # others wrote after us: read their end under the data lock
+                    with self._mutex:
+                        try:
+                            fcntl.flock(fd, fcntl.LOCK_EX)
+                            noted = self._read_tail_note(sync_fd, ino)
+                        except _Rebooted:
+                            noted = None
+                        finally:
+                            fcntl.flock(fd, fcntl.LOCK_UN)
                 written = end
                 if noted is not None and noted.generation == generation:
                     written = max(end, noted.end)
                 try:
                     os.fdatasync(fd)
                 except OSError as err:
+                    # Linux reports a failed writeback once and drops the pages: a later
+                    # fdatasync would succeed without them. Nothing more is acknowledged here.
+                    self._failed = (
+                        f"an fdatasync of the audit ledger {self.path} failed in this process "
+                        f"({err.strerror}); records written since may be lost, so it appends no "
+                        "more: restart it and run `steward audit verify`"
+                    )
                     raise StorageError(
                         f"fdatasync of the audit ledger {self.path} failed: {err.strerror}; "
                         "the record may not survive a power loss"
                     ) from err
                 os.pwrite(
-                    self._sync_fd,
+                    sync_fd,
                     struct.pack(_SYNC_FORMAT, _SYNC_MAGIC, _BOOT_ID, ino, generation, written),
                     0,
                 )
                 self._durable = (ino, generation, written)
             finally:
-                fcntl.flock(self._sync_fd, fcntl.LOCK_UN)
+                fcntl.flock(sync_fd, fcntl.LOCK_UN)
 
-    def _read_sync(self, ino: int, generation: int) -> int:
-        raw = os.pread(self._sync_fd, _SYNC_SIZE, 0)
+    def _peek_tail_note(self, sync_fd: int, ino: int) -> Tail | None:
+        """The tail note read without the data lock (a writer may be rewriting it).
+
+        Only used to see that the note still ends at our own record: then our own end is
+        all there is to publish, and a torn read can at worst make us take the lock.
+        """
+        try:
+            return self._read_tail_note(sync_fd, ino)
+        except _Rebooted:
+            return None
+
+    def _read_sync(self, sync_fd: int, ino: int, generation: int) -> int:
+        raw = os.pread(sync_fd, _SYNC_SIZE, 0)
         if len(raw) != _SYNC_SIZE:
             return 0
         magic, boot, note_ino, note_generation, offset = struct.unpack(_SYNC_FORMAT, raw)
@@ -415,17 +481,17 @@ class LocalStore:
         return int(offset)
 
     # --- tail -----------------------------------------------------------------------------
-    def _read_tail_note(self) -> Tail | None:
+    def _read_tail_note(self, sync_fd: int, file_ino: int) -> Tail | None:
         """The tail note, if it is this boot's note of this file (caller holds the lock).
 
         Returns None for no note or another file's; raises :class:`_Rebooted` for a note from
         an earlier boot.
         """
-        raw = os.pread(self._sync_fd, _TAIL_SIZE, _TAIL_OFFSET)
+        raw = os.pread(sync_fd, _TAIL_SIZE, _TAIL_OFFSET)
         if len(raw) != _TAIL_SIZE:
             return None
         magic, boot, ino, generation, end, seq, size, digest = struct.unpack(_TAIL_FORMAT, raw)
-        if magic != _TAIL_MAGIC or ino != self._ino:
+        if magic != _TAIL_MAGIC or ino != file_ino:
             return None
         if boot != _BOOT_ID:
             raise _Rebooted
@@ -448,28 +514,30 @@ class LocalStore:
     def _load_tail(self, fd: int) -> Tail:
         """Where the chain ends: the note when the file agrees with it, else a rescan."""
         try:
-            noted = self._read_tail_note()
+            noted = self._read_tail_note(self._sync_fd, self._ino)
         except _Rebooted:
-            return self._rescan_tail(fd, after_reboot=True)
+            return self._rescan_tail(fd)
         if noted is not None:
             end = noted.end
             around = os.pread(fd, 2, end - 1) if end else b"\n" + os.pread(fd, 1, 0)
             if around[:1] == b"\n" and around[1:] in (b"", b"\0"):
                 return noted
-        return self._rescan_tail(fd, after_reboot=False)
+        return self._rescan_tail(fd)
 
-    def _rescan_tail(self, fd: int, *, after_reboot: bool) -> Tail:
-        """Find the last complete record from the bytes; cut off a partial one (under lock)."""
+    def _rescan_tail(self, fd: int) -> Tail:
+        """Find the last complete record from the bytes; cut off what follows (under lock).
+
+        Acknowledged records have no zero byte and no gap between them. A power loss (the
+        note may be lost with it: ``ledger.sync`` is never flushed) can persist a later page
+        of unacknowledged records without an earlier one, so the records end at the first
+        zero byte of the recent bytes, and everything after it is discarded (kept in
+        ``discarded.jsonl``). Within one boot the page cache has no such holes.
+        """
         size = os.fstat(fd).st_size
         content = _last_nonzero(fd, size)
-        limit = content
-        if after_reboot:
-            # Acknowledged records have no zero byte and no gap: after a power loss, bytes
-            # past the first zero byte of the last reservation were never acknowledged.
-            start = max(0, content - _RESERVE_BYTES)
-            hole = os.pread(fd, content - start, start).find(b"\0")
-            if hole >= 0:
-                limit = start + hole
+        start = max(0, content - 2 * _RESERVE_BYTES)
+        hole = os.pread(fd, content - start, start).find(b"\0")
+        limit = start + hole if hole >= 0 else content
         end = _last_newline(fd, limit) + 1
         if end < content:
             self._discard(fd, end, content)
@@ -545,8 +613,27 @@ class LocalStore:
         except FileNotFoundError:
             return None
 
-    def lines(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
-        """(offset, line without newline) of every complete line from byte ``start``.
+    def flush(self) -> int:
+        """Make every complete record on disk durable; returns the offset just past them.
+
+        Sealing reads only up to this offset: it never seals a record whose appender is still
+        waiting for its fdatasync (a power loss could still take it back).
+        """
+        try:
+            with open(self.path, "rb") as handle:
+                end, _ = content_bounds(handle.fileno())
+                os.fdatasync(handle.fileno())
+        except FileNotFoundError:
+            return 0
+        except OSError as err:
+            raise StorageError(
+                f"fdatasync of the audit ledger {self.path} failed: {err.strerror}"
+            ) from err
+        return end
+
+    def lines(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """(offset, line without newline) of every complete line from byte ``start``
+        (up to byte ``stop``).
 
         An unterminated last line (an append in progress or a crashed one) is not yielded.
         """
@@ -556,6 +643,8 @@ class LocalStore:
             return
         with handle:
             end, _ = content_bounds(handle.fileno())
+            if stop is not None:
+                end = min(end, stop)
             handle.seek(start)
             offset = start
             rest = b""

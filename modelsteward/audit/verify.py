@@ -359,6 +359,14 @@ def _classify(rest: list[tuple[int, bytes]], e: int, ph: str, pph: str | None) -
     (and ``ph``'s record came after hash ``pph``)."""
     infos = [check_line(line) for _, line in rest]
     head = infos[0]
+    if head is None and b"\0" in rest[0][1]:
+        return Problem(
+            e,
+            "changed",
+            f"the record at seq {e} holds zero bytes: a power loss left a hole in records "
+            "never acknowledged (the next append moves them to discarded.jsonl), or the file "
+            "was altered",
+        )
     if head is None:
         return Problem(e, "changed", f"the record at seq {e} does not match its hash or format")
     seq, prev, digest = head
