@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -124,24 +125,22 @@ def test_up_on_postgres_serves_everything_and_stops_cleanly(
             process,
         )
         assert httpx.post(f"{api}/events", json=[event], timeout=5).status_code in (200, 204)
-        run = wait_for(
-            "a kill-model flow run",
-            lambda: [
+        kill_model = next(d["id"] for d in deployments if d["name"] == "kill-model")
+
+        def kill_runs(model: str) -> list[dict[str, Any]]:
+            # only kill-model's runs: the schedules also create (future) evaluate runs
+            return [
                 r
                 for r in httpx.post(f"{api}/flow_runs/filter", json={}, timeout=5).json()
-                if r["parameters"].get("request", {}).get("model") == "fraud-detector"
-            ],
-            90,
-            process,
-        )
+                if r["deployment_id"] == kill_model
+                and r["parameters"].get("request", {}).get("model") == model
+            ]
+
+        run = wait_for("a kill-model flow run", lambda: kill_runs("fraud-detector"), 90, process)
         assert run[0]["parameters"]["request"]["reason"] == "test: operator pressed the button"
         pending = wait_for(
             "the pending follow-up's kill-model run",
-            lambda: [
-                r
-                for r in httpx.post(f"{api}/flow_runs/filter", json={}, timeout=5).json()
-                if r["parameters"].get("request", {}).get("model") == "tumor-classifier"
-            ],
+            lambda: kill_runs("tumor-classifier"),
             90,
             process,
         )
