@@ -50,6 +50,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
         actions = [(r.model, r.action) for r in records]
         for model in ("fraud-detector", "tumor-classifier"):
             assert (model, "approval.granted") in actions
+            granted = next(r for r in records if (r.model, r.action) == (model, "approval.granted"))
+            assert granted.details["signed"] is True  # the demo's policies require it
             assert (model, "model.promoted") in actions
             assert (model, "model.disabled") in actions
         drift = [r for r in records if r.action == "drift.evaluated"]
@@ -71,6 +73,7 @@ def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
 
         report = json.loads(next((home / "reports").glob("compliance-*.json")).read_text())
         assert report["totals"]["kills"] == 2 and report["totals"]["approvals"] == 2
+        assert report["totals"]["unsigned_approvals"] == 0
         html = next((home / "reports").glob("compliance-*.html")).read_text()
         assert "fraud-detector" in html and "tumor-classifier" in html
     finally:

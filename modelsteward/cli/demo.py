@@ -100,11 +100,24 @@ def _onboard(ctx: DemoContext, model: str) -> Any:
             approval_poll_seconds=0.5,
         ),
         decisions=[decision],
+        key=ctx.facts["approver_keys"].get(policy.roles.guardian.email.lower()),
     )
     if result.status != "promoted":
         raise click.ClickException(f"onboarding {model} ended {result.status}: {result.reason}")
     ctx.facts.setdefault("versions", {})[model] = result.version
     return result
+
+
+def _approval_signature(ctx: DemoContext, model: str) -> str:
+    """How the ledger says the model's approval was given."""
+    from modelsteward.audit import Ledger
+
+    with Ledger.from_settings(ctx.settings) as ledger:
+        granted = list(ledger.records(model=model, action="approval.granted"))
+    details = granted[-1].details if granted else {}
+    if details.get("signed"):
+        return f"signed with key {details.get('approver_key_id')}"
+    return "unsigned"
 
 
 def _stage_onboard(ctx: DemoContext) -> str:
@@ -113,8 +126,9 @@ def _stage_onboard(ctx: DemoContext) -> str:
         result = _onboard(ctx, model)
         f1 = result.baseline.get("f1")
         lines.append(
-            f"{model} v{result.version} promoted (approved by {result.approver}; "
-            f"baseline F1 {f1:.3f}; {len(result.stored)} Object Lock ids)"
+            f"{model} v{result.version} promoted (approved by {result.approver}, "
+            f"{_approval_signature(ctx, model)}; baseline F1 {f1:.3f}; "
+            f"{len(result.stored)} Object Lock ids)"
         )
     return "scanned, signed, locked, approved, promoted: " + "; ".join(lines)
 
@@ -427,6 +441,43 @@ def _prepare_home(home: Path) -> None:
     home.mkdir(parents=True)
 
 
+def _signed_policies(source: Path, home: Path) -> dict[str, Any]:
+    """Copies of the policies in ``home/policies`` that require signed approvals.
+
+    Each Guardian gets an approver key under ``home/keys/approvers`` (in real life it never
+    leaves the Guardian's machine) and the copies list its public key under
+    ``approval.signers``: the demo's approvals are signed, as a demanding deployment would
+    have them. Returns the keys by Guardian e-mail; the repository's files are not touched.
+    """
+    import yaml
+
+    from modelsteward.approvals import create_approver_key, public_key_text
+
+    target = home / "policies"
+    if source.is_dir():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("current"))
+    keys: dict[str, Any] = {}
+    for path in sorted(target.glob("*.y*ml")):
+        text = path.read_text()
+        data = yaml.safe_load(text)
+        try:
+            guardian = str(data["roles"]["guardian"]["email"]).strip().lower()
+        except (TypeError, KeyError):
+            continue  # not a policy; load_policy_dir names what is wrong with it
+        if guardian not in keys:
+            keys[guardian] = create_approver_key(home / "keys" / "approvers" / f"{guardian}.pem")
+        signed = (
+            f"\n  require_signature: true\n  signers:\n"
+            f"    {guardian}: {public_key_text(keys[guardian].public_key())}\n"
+        )
+        if "\napproval:" in text:
+            text = text.replace("\napproval:", "\napproval:" + signed.rstrip("\n"), 1)
+        else:
+            text = text.rstrip("\n") + "\napproval:" + signed
+        path.write_text(text)
+    return keys
+
+
 @click.command("demo")
 @click.option(
     "--home",
@@ -447,7 +498,8 @@ def demo(home: Path | None) -> None:
     _prepare_home(demo_home)
     # every flow, task and child process of the demo resolves the same configuration
     os.environ["STEWARD_HOME"] = str(demo_home)
-    os.environ["STEWARD_POLICY_DIR"] = str(base.policy_dir)
+    approver_keys = _signed_policies(base.policy_dir, demo_home)
+    os.environ["STEWARD_POLICY_DIR"] = str(demo_home / "policies")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{demo_home / 'mlflow.db'}"
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
@@ -459,7 +511,7 @@ def demo(home: Path | None) -> None:
     started = time.perf_counter()
     summary: list[tuple[str, str, float]] = []
     with runtime(load_settings()) as resolved:
-        ctx = DemoContext(resolved)
+        ctx = DemoContext(resolved, facts={"approver_keys": approver_keys})
         console.print(
             f"[bold]Model Steward demo[/] in {demo_home} (embedded S3 at "
             f"{resolved.s3_endpoint_url}, not durable)\n"
