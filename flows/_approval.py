@@ -106,7 +106,8 @@ def approve_paused_run(
     from prefect.flow_runs import resume_flow_run
 
     data = decision.model_dump() if isinstance(decision, ApprovalInput) else dict(decision)
-    ApprovalInput.model_validate(data)  # refuse malformed input before touching the run
+    # refuse malformed input before touching the run; sign exactly what the run will read
+    data = ApprovalInput.model_validate(data).model_dump()
     run_uuid = uuid.UUID(str(flow_run_id))
     if key is not None:
         from modelsteward.approvals import sign_approval
@@ -167,6 +168,34 @@ def paused_run_with_tag(tag: str) -> str | None:
     return str(runs[0].id) if runs else None
 
 
+#: The private tags of the runs :func:`run_with_decisions` started in this process, and the
+#: id of each run once it says so (:func:`note_local_run`). A decision is delivered only to
+#: that run: the tag is visible in the Prefect API, so another run carrying it (started by
+#: anyone who can reach the API) must never receive the Guardian's (signed) decision.
+_LOCAL_RUNS: dict[str, str | None] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def note_local_run() -> None:
+    """Called by a flow run before it pauses: if this process started it with
+    :func:`run_with_decisions`, its answering thread may now answer it (and nothing else)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None:
+        return
+    with _LOCAL_LOCK:
+        for tag in run.tags or ():
+            if tag in _LOCAL_RUNS and _LOCAL_RUNS[tag] is None:
+                _LOCAL_RUNS[tag] = str(run.id)
+
+
+def _local_run(tag: str) -> str | None:
+    with _LOCAL_LOCK:
+        return _LOCAL_RUNS.get(tag)
+
+
 def answer_in_background(
     tag: str,
     decisions: list[ApprovalInput],
@@ -177,14 +206,22 @@ def answer_in_background(
     for decision in decisions:
         while not stop.is_set():
             try:
-                run_id = paused_run_with_tag(tag)
-                if run_id is not None:
+                run_id = _local_run(tag)
+                if run_id is not None and _is_paused(run_id):
                     approve_paused_run(run_id, decision, key=key)
                     break
             except Exception as err:  # surfaced by run_with_decisions
                 errors.append(err)
                 return
             stop.wait(0.2)
+
+
+def _is_paused(flow_run_id: str) -> bool:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(uuid.UUID(flow_run_id)).state
+    return state is not None and state.is_paused()
 
 
 def ensure_api() -> None:
@@ -212,6 +249,8 @@ def run_with_decisions(
     from prefect import tags
 
     tag = f"{tag_prefix}:{uuid.uuid4().hex}"
+    with _LOCAL_LOCK:
+        _LOCAL_RUNS[tag] = None  # filled in by the run itself (note_local_run)
     stop = threading.Event()
     errors: list[BaseException] = []
     thread = None
@@ -232,6 +271,8 @@ def run_with_decisions(
         stop.set()
         if thread is not None:
             thread.join(timeout=10)
+        with _LOCAL_LOCK:
+            _LOCAL_RUNS.pop(tag, None)
     return result, errors
 
 
@@ -283,6 +324,7 @@ def await_guardian(
         if remaining < 1:
             break
         attempt += 1
+        note_local_run()
         try:
             decision: ApprovalInput = pause_flow_run(  # type: ignore[call-overload]
                 wait_for_input=ApprovalInput,

@@ -220,6 +220,7 @@ def check_approval(
 
     who = approver.strip().lower()
     text = keys.get(who)
+    signature = signature.strip()  # pasted into a form with a newline, say
     if not signature:
         if require_signature:
             return Verdict(
