@@ -86,16 +86,60 @@ def key_id(text: str) -> str:
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
-    """An Ed25519 public key from base64 of its 32 raw bytes; ValueError naming what is wrong."""
+    """An Ed25519 public key from base64 of its 32 raw bytes; ValueError naming what is wrong.
+
+    Points of small order are refused: with such a "key" (the identity point, say, which
+    looks like any other base64 string) a trivial signature verifies for every message.
+    """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    raw = raw_public_key(text)
+    if _small_order(raw):
+        raise ValueError(
+            "is a point of small order, not a real public key (any signature would verify)"
+        )
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def raw_public_key(text: str) -> bytes:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except ValueError as err:
         raise ValueError(f"got {text[:20]!r}..., expected base64 (steward approver-key)") from err
     if len(raw) != 32:
         raise ValueError(f"decodes to {len(raw)} bytes, expected the 32 of an Ed25519 key")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return raw
+
+
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _small_order(raw: bytes) -> bool:
+    """Whether the encoded point is not on the curve, not canonical, or [8]P is the identity."""
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        return True  # not canonical
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = (u * pow(v, _P - 2, _P)) % _P  # x^2
+    root = pow(x, (_P + 3) // 8, _P)
+    if (root * root - x) % _P:
+        root = root * _SQRT_M1 % _P
+    if (root * root - x) % _P or (root == 0 and sign):
+        return True  # not on the curve
+    if (root & 1) != sign:
+        root = _P - root
+    point = (root, y)
+    for _ in range(3):  # [8]P by three doublings (twisted Edwards, a = -1, complete)
+        px, py = point
+        t = _D * px * px * py * py % _P
+        point = (
+            2 * px * py * pow(1 + t, _P - 2, _P) % _P,
+            (py * py + px * px) * pow(1 - t, _P - 2, _P) % _P,
+        )
+    return point == (0, 1)
 
 
 def create_approver_key(path: Path) -> Ed25519PrivateKey:
@@ -176,7 +220,7 @@ def require_signer_key(policy: Any, approver: str, key: Ed25519PrivateKey | None
             f"the policy of {policy.model} lists no approval key for {who} (approval.signers): "
             f"add key {key_id(text)} in a reviewed policy change, or answer without --key"
         )
-    if listed != text:
+    if raw_public_key(listed) != raw_public_key(text):
         raise AuthorizationError(
             f"this key ({key_id(text)}) is not {who}'s approval key in the policy of "
             f"{policy.model} ({key_id(listed)})"

@@ -296,7 +296,10 @@ class Approval(_Strict):
                 parse_public_key(text)
             except ValueError as err:
                 raise ValueError(f"the key of {email} {err}") from None
-            normalised[email.strip().lower()] = text.strip()
+            who = email.strip().lower()
+            if who in normalised:
+                raise ValueError(f"{who} is listed twice (e-mails are compared in lower case)")
+            normalised[who] = text.strip()
         return normalised
 
     @model_validator(mode="after")

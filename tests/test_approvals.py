@@ -182,3 +182,30 @@ def test_commands_answering_their_own_pause_refuse_a_wrong_or_missing_key_at_onc
         require_signer_key(optional, GUARDIAN, other)
     with pytest.raises(AuthorizationError, match=r"lists no approval key for ciso@example\.com"):
         require_signer_key(optional, "ciso@example.com", key)
+
+
+def test_small_order_points_and_duplicate_signers_are_refused(key) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    identity = base64.b64encode(b"\x01" + bytes(31)).decode()
+    order_eight = base64.b64encode(
+        bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+    ).decode()
+    for weak in (identity, order_eight):
+        with pytest.raises(PolicyError, match="small order"):
+            parse_policy(_policy({"signers": {GUARDIAN: weak}}))
+    # with the identity point, R = identity and S = 0 would verify for any message
+    forged = base64.b64encode(b"\x01" + bytes(63)).decode()
+    run_id = str(uuid.uuid4())
+    assert not _check(identity, forged, run_id).accepted
+    text = public_key_text(key.public_key())
+    with pytest.raises(PolicyError, match="listed twice"):
+        parse_policy(_policy({"signers": {GUARDIAN: text, GUARDIAN.upper(): text}}))
+
+
+def test_a_malformed_decision_is_one_clear_line() -> None:
+    from modelsteward.cli import cli
+
+    result = CliRunner().invoke(cli, ["approve", str(uuid.uuid4()), "--as", "ab"])
+    assert result.exit_code == 2 and "approver" in result.output
+    assert "Traceback" not in result.output

@@ -135,12 +135,19 @@ def approve(
     """Answer a paused onboard-model or reenable-model run (needs the Prefect API it uses)."""
     import uuid
 
+    from pydantic import ValidationError
+
     from flows.onboard_model import ApprovalInput, approve_paused_run
     from modelsteward.approvals import load_approver_key, sign_approval
 
-    decision = ApprovalInput(
-        approve=not reject, approver=approver, risk_assessment=risk_assessment, comment=comment
-    )
+    try:
+        decision = ApprovalInput(
+            approve=not reject, approver=approver, risk_assessment=risk_assessment, comment=comment
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise click.BadParameter(f"{field}: {first['msg']}") from None
     key = load_approver_key(key_path) if key_path else None
     if signature_only:
         if key is None:
