@@ -35,6 +35,7 @@ from flows._approval import (
 )
 from modelsteward.errors import (
     IntegrityError,
+    PolicyError,
     StewardError,
 )
 from modelsteward.policy import Policy, load_policy
@@ -115,6 +116,32 @@ def _notify(
 
 
 # --- the flow ------------------------------------------------------------------------------
+def governed_policy(path: str, policy_dir: Path) -> Policy:
+    """The policy at ``path``, if it is the model's governed policy (``policy_dir``).
+
+    A run's parameters come from whoever can reach the Prefect API: a copy of the policy
+    elsewhere on the worker (without its signature requirement, say) must not stand in for the
+    reviewed one. A copy with the same content is accepted.
+    """
+    policy = load_policy(path)
+    governed = policy_dir / f"{policy.model}.yaml"
+    if governed.resolve() == Path(path).resolve():
+        return policy
+    if not governed.is_file():
+        raise PolicyError(
+            f"{path}: {policy.model} has no policy in STEWARD_POLICY_DIR ({policy_dir}); "
+            f"onboarding runs only under the governed policy: add {governed} first",
+            path=path,
+        )
+    if load_policy(governed).digest != policy.digest:
+        raise PolicyError(
+            f"{path} differs from the governed policy {governed}; onboard {policy.model} with "
+            "that one (policy as code: change it there, in a reviewed change)",
+            path=path,
+        )
+    return policy
+
+
 @flow(name=FLOW_NAME, log_prints=False, validate_parameters=True)
 def onboard_model(request: OnboardRequest) -> OnboardResult:
     """Onboard one model version: register, scan, sign, lock, verify, baseline, approve, promote."""
@@ -123,7 +150,7 @@ def onboard_model(request: OnboardRequest) -> OnboardResult:
     settings = load_settings()
     settings.ensure_home()
     try:
-        policy = load_policy(request.policy_path)
+        policy = governed_policy(request.policy_path, settings.policy_dir)
     except StewardError as err:
         audit = FlowAudit(settings, None, run_id, ACTOR)
         try:

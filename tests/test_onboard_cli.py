@@ -36,9 +36,11 @@ def env(
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
+    policy = policy_copy(tmp_path)
+    monkeypatch.setenv("STEWARD_POLICY_DIR", str(policy.parent))  # the governed policies
     return {
         "settings": settings,
-        "policy": policy_copy(tmp_path),
+        "policy": policy,
         "model": copy_model(model_cache, tmp_path / "model"),
         "cwd": workdir,
     }

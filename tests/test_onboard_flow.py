@@ -38,11 +38,20 @@ def env(
     use_mlflow_template(mlflow_template(model_cache.parent), settings.home)
     monkeypatch.setenv("STEWARD_ALERT_MIN_INTERVAL_SECONDS", "0")
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    policy = policy_copy(tmp_path)
+    monkeypatch.setenv("STEWARD_POLICY_DIR", str(policy.parent))  # the governed policies
     return {
         "settings": settings,
-        "policy": policy_copy(tmp_path),
+        "policy": policy,
         "model": copy_model(model_cache, tmp_path / "model"),
+        "monkeypatch": monkeypatch,
     }
+
+
+def _govern(env: dict[str, Any], policy: Path) -> Path:
+    """Make ``policy`` the governed policy of its model (STEWARD_POLICY_DIR)."""
+    env["monkeypatch"].setenv("STEWARD_POLICY_DIR", str(policy.parent))
+    return policy
 
 
 def _request(env: dict[str, Any], **overrides: Any) -> Any:
@@ -189,7 +198,7 @@ def test_wrong_approver_is_refused_and_audited_then_delegate_approves(
 def test_timeout_rejects(env: dict[str, Any], tmp_path: Path) -> None:
     from flows.onboard_model import run_onboarding
 
-    policy = policy_copy(tmp_path / "short", timeout_seconds=2)
+    policy = _govern(env, policy_copy(tmp_path / "short", timeout_seconds=2))
     result = run_onboarding(_request(env, policy_path=str(policy)), decisions=None)
     assert result.status == "rejected"
     assert "no decision within 2s" in result.reason
@@ -299,7 +308,7 @@ def test_missing_reference_data_stops_before_approval(env: dict[str, Any], tmp_p
     from flows.onboard_model import run_onboarding
     from modelsteward.errors import DataError
 
-    policy = policy_copy(tmp_path / "noref", reference=tmp_path / "gone.csv")
+    policy = _govern(env, policy_copy(tmp_path / "noref", reference=tmp_path / "gone.csv"))
     with pytest.raises(DataError, match=r"gone\.csv .* does not exist"):
         run_onboarding(_request(env, policy_path=str(policy)), decisions=[_decision(GUARDIAN)])
     failed = _records(env["settings"], "onboarding.failed")
@@ -336,8 +345,11 @@ def test_a_policy_requiring_signed_approvals_refuses_unsigned_and_forged_ones(
 
     key = create_approver_key(tmp_path / "keys" / "guardian.pem")
     stranger = create_approver_key(tmp_path / "keys" / "stranger.pem")
-    policy = policy_copy(
-        tmp_path / "signed", approval_signers={GUARDIAN: public_key_text(key.public_key())}
+    policy = _govern(
+        env,
+        policy_copy(
+            tmp_path / "signed", approval_signers={GUARDIAN: public_key_text(key.public_key())}
+        ),
     )
     tag = "signed-approval-test"
     stop = threading.Event()
@@ -389,3 +401,21 @@ def test_a_policy_requiring_signed_approvals_refuses_unsigned_and_forged_ones(
         signature=granted.details["signature"],
     )
     assert again.accepted
+
+
+def test_onboarding_runs_only_under_the_governed_policy(
+    env: dict[str, Any], tmp_path: Path
+) -> None:
+    from flows.onboard_model import run_onboarding
+
+    # an unreviewed copy elsewhere on the worker (here: one that waits only 2 s)
+    other = policy_copy(tmp_path / "elsewhere", timeout_seconds=2)
+    with pytest.raises(PolicyError, match="differs from the governed policy"):
+        run_onboarding(_request(env, policy_path=str(other)), decisions=[_decision(GUARDIAN)])
+    from modelsteward.audit import Ledger
+
+    with Ledger.from_settings(env["settings"]) as ledger:
+        failed = list(ledger.records(action="onboarding.failed"))
+    assert failed and failed[-1].details["step"] == "validate-policy"
+    assert "differs from the governed policy" in failed[-1].details["error"]
+    assert _serving(env["settings"]) == (None, None)
