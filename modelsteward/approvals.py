@@ -43,6 +43,7 @@ __all__ = [
     "Verdict",
     "approval_message",
     "check_approval",
+    "check_enable",
     "create_approver_key",
     "key_id",
     "load_approver_key",
@@ -50,6 +51,7 @@ __all__ = [
     "public_key_text",
     "require_signer_key",
     "sign_approval",
+    "sign_enable",
 ]
 
 APPROVAL_KIND = "modelsteward.approval/v1"
@@ -225,6 +227,58 @@ def require_signer_key(policy: Any, approver: str, key: Ed25519PrivateKey | None
             f"this key ({key_id(text)}) is not {who}'s approval key in the policy of "
             f"{policy.model} ({key_id(listed)})"
         )
+
+
+ENABLE_KIND = "modelsteward.switch-enable/v1"
+
+
+def _enable_message(*, model: str, version: str | None, actor: str, reason: str, at: str) -> bytes:
+    return orjson.dumps(
+        {
+            "kind": ENABLE_KIND,
+            "model": model,
+            "version": version,
+            "actor": actor.strip().lower(),
+            "reason": reason,
+            "signed_at": at,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def sign_enable(
+    key: Ed25519PrivateKey, *, model: str, version: str | None, actor: str, reason: str
+) -> dict[str, Any]:
+    """Ledger details for a direct (switch-only) re-enable, signed by the Guardian's key."""
+    from datetime import UTC, datetime
+
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    message = _enable_message(model=model, version=version, actor=actor, reason=reason, at=at)
+    return {
+        "signed": True,
+        "approver_key_id": key_id(public_key_text(key.public_key())),
+        "signed_at": at,
+        "signed_version": version,
+        "signature": base64.b64encode(key.sign(message)).decode(),
+    }
+
+
+def check_enable(key_text: str, details: dict[str, Any], *, model: str, actor: str) -> bool:
+    """Whether a ``model.enabled`` record's signature verifies with ``key_text``."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        message = _enable_message(
+            model=model,
+            version=details["signed_version"],
+            actor=actor,
+            reason=str(details["reason"]),
+            at=str(details["signed_at"]),
+        )
+        parse_public_key(key_text).verify(base64.b64decode(details["signature"]), message)
+    except (KeyError, ValueError, InvalidSignature):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,12 @@ def test_switch_only_enable_needs_the_signers_own_key_when_the_policy_requires_i
     )
     assert code == 0, out
     assert _state(steward_home).active is True
+    from modelsteward.approvals import check_enable
+
+    with Ledger.from_settings(load_settings()) as ledger:
+        enabled = list(ledger.records(action="model.enabled"))[-1]
+    assert enabled.details["signed"] is True  # re-checkable from the ledger alone
+    text = public_key_text(key.public_key())
+    assert check_enable(text, enabled.details, model=MODEL, actor=DELEGATE)
+    forged = {**enabled.details, "reason": "something else"}
+    assert not check_enable(text, forged, model=MODEL, actor=DELEGATE)

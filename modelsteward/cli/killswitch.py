@@ -178,6 +178,11 @@ def enable(
         require_signer_key(policy, actor, key)
     if switch_only or role != "guardian":
         # the direct path; for anyone but the Guardian it refuses and audits the refusal
+        signed = None
+        if key is not None and role == "guardian":  # the key was checked against the policy
+            from modelsteward.approvals import sign_enable
+
+            signed = sign_enable(key, model=model, version=version, actor=actor, reason=reason)
         with open_store(settings.killswitch) as store, _ledger(settings) as audit:
             state = enable_model(
                 store,
@@ -188,6 +193,7 @@ def enable(
                 reason=reason,
                 source="cli",
                 version=version,
+                details=signed,
             )
         click.echo(
             f"{model} enabled (revision {state.revision}) by {actor} (guardian), switch only: "
