@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelsteward.objectstore import PART_SIZE, LockedBucket
+from modelsteward.objectstore import PART_SIZE, LockedBucket, file_sha256
 
 MIB = 1024 * 1024
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
         for out in ("whole.out", "streamed.out"):
-            if _file_sha256(home / out) != digest:
+            if file_sha256(home / out) != digest:
                 raise SystemExit(f"{out} does not round-trip the source file")
     print("\nPeak Python memory during the transfer (lower is better):")
     for label, whole, streamed in (
@@ -118,14 +118,6 @@ def main(argv: list[str] | None = None) -> None:
             f"whole file: {size_mb / whole[0]:,.0f} MB/s",
             f"x{whole[0] / streamed[0]:.2f} of the baseline",
         )
-
-
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(MIB):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 if __name__ == "__main__":

@@ -170,19 +170,9 @@ def create_approver_key(path: Path) -> Ed25519PrivateKey:
 
 
 def load_approver_key(path: Path) -> Ed25519PrivateKey:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from modelsteward.audit.seal import load_ed25519_key
 
-    try:
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as err:
-        raise SignatureError(
-            f"cannot load the approver key {path}: {err}; expected an unencrypted Ed25519 PEM "
-            "key (steward approver-key create)"
-        ) from err
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise SignatureError(f"approver key {path} is a {type(loaded).__name__}, expected Ed25519")
-    return loaded
+    return load_ed25519_key(path, name="approver key", hint="steward approver-key create")
 
 
 def sign_approval(key: Ed25519PrivateKey, *, flow_run_id: str, decision: dict[str, Any]) -> str:

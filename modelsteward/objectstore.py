@@ -228,7 +228,7 @@ class LockedBucket:
             return self.put(key, body, content_type=content_type, retain_until=retain_until)
         part_size = max(part_size, _MIN_PART, -(-size // _MAX_PARTS))
         until = retain_until or datetime.now(UTC) + timedelta(days=self.retention_days)
-        digest = expected_sha256 or _file_sha256(path)
+        digest = expected_sha256 or file_sha256(path)
         return self._multipart(key, path, digest, content_type, until, part_size)
 
     def _multipart(
@@ -445,7 +445,8 @@ class LockedBucket:
             raise StorageError(f"cannot set retention of s3://{self.bucket}/{key}: {err}") from err
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex of a file, read in chunks."""
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):

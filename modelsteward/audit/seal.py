@@ -112,17 +112,23 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
                 os.fsync(handle.fileno())
             log.info("event=audit_key_created path=%s key_id=%s", path, key_id(key.public_key()))
             return key
+    return load_ed25519_key(path, name="ledger signing key", hint="STEWARD_AUDIT_SIGNING_KEY")
+
+
+def load_ed25519_key(path: Path, *, name: str, hint: str) -> Ed25519PrivateKey:
+    """The unencrypted Ed25519 PEM key at ``path``; SignatureError naming ``name`` otherwise."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as err:
         raise SignatureError(
-            f"cannot load the ledger signing key {path}: {err}; expected an unencrypted "
-            "Ed25519 PEM key (STEWARD_AUDIT_SIGNING_KEY)"
+            f"cannot load the {name} {path}: {err}; expected an unencrypted Ed25519 PEM key "
+            f"({hint})"
         ) from err
     if not isinstance(loaded, Ed25519PrivateKey):
-        raise SignatureError(
-            f"ledger signing key {path} is a {type(loaded).__name__}, expected Ed25519"
-        )
+        raise SignatureError(f"{name} {path} is a {type(loaded).__name__}, expected Ed25519")
     return loaded
 
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from modelsteward.cli.onboard import approver_key_option
+
 if TYPE_CHECKING:
     from modelsteward.killswitch.control import AuditSink
     from modelsteward.policy import Policy
@@ -133,13 +135,9 @@ def kill(model: str, reason: str, actor: str, role: str | None) -> None:
     help="Only turn the kill switch on (no signature re-check, no alias restore): for when "
     "MLflow or S3 cannot be reached. Still Guardian-only and audited.",
 )
-@click.option(
-    "--key",
-    "key_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="STEWARD_APPROVER_KEY",
-    help="Your approver key: signs the approval (required when the policy sets "
-    "approval.require_signature). Default: $STEWARD_APPROVER_KEY.",
+@approver_key_option(
+    "Your approver key: signs the approval (required when the policy sets "
+    "approval.require_signature). Default: $STEWARD_APPROVER_KEY."
 )
 def enable(
     model: str,

@@ -11,9 +11,22 @@ policy's Guardian or a delegate, as for any approver).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+
+
+def approver_key_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--key PATH`` (default ``$STEWARD_APPROVER_KEY``): the approver's private key."""
+    return click.option(
+        "--key",
+        "key_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="STEWARD_APPROVER_KEY",
+        help=help,
+    )
 
 
 @click.command("onboard")
@@ -38,12 +51,8 @@ import click
 @click.option("--reject", is_flag=True, help="With --approve-as: reject instead of approve.")
 @click.option("--risk-assessment", default="", help="With --approve-as: the risk assessment.")
 @click.option("--requested-by", default="steward-cli", help="Recorded as the requester.")
-@click.option(
-    "--key",
-    "key_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="STEWARD_APPROVER_KEY",
-    help="With --approve-as: sign the decision with this approver key (approval.signers).",
+@approver_key_option(
+    "With --approve-as: sign the decision with this approver key (approval.signers)."
 )
 def onboard(
     policy_path: Path,
@@ -109,13 +118,9 @@ def onboard(
 @click.option("--reject", is_flag=True, help="Reject the deployment instead of approving it.")
 @click.option("--risk-assessment", default="", help="Your risk assessment, recorded in the ledger.")
 @click.option("--comment", default="", help="Anything else to record.")
-@click.option(
-    "--key",
-    "key_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="STEWARD_APPROVER_KEY",
-    help="Sign the decision with your approver key (required when the policy sets "
-    "approval.require_signature). Default: $STEWARD_APPROVER_KEY.",
+@approver_key_option(
+    "Sign the decision with your approver key (required when the policy sets "
+    "approval.require_signature). Default: $STEWARD_APPROVER_KEY."
 )
 @click.option(
     "--signature-only",
